@@ -1,0 +1,108 @@
+"""Typed, validated configuration objects (pydantic) with errors that name the key and fix.
+
+Every config object in the project (a driver instance's options, the gateway file) is a
+:class:`ConfigModel`: frozen, unknown keys forbidden. :func:`parse` turns pydantic's
+validation errors into one :class:`~edgesdk.errors.ConfigError` that names the file, the
+dotted key and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from edgesdk.errors import ConfigError
+
+__all__ = ["ConfigModel", "parse"]
+
+M = TypeVar("M", bound="ConfigModel")
+
+
+class ConfigModel(BaseModel):
+    """Base for config objects: immutable, strict about unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _dotted(prefix: str, loc: tuple[int | str, ...]) -> str:
+    parts = [prefix] if prefix else []
+    for p in loc:
+        parts.append(f"[{p}]" if isinstance(p, int) else str(p))
+    return ".".join(parts).replace(".[", "[")
+
+
+def _fix_for(model: type[BaseModel], err: Mapping[str, Any]) -> str:
+    kind = err.get("type", "")
+    loc = tuple(err.get("loc", ()))
+    if kind == "extra_forbidden":
+        known = _known_keys(model, loc[:-1])
+        hint = f"; known keys here: {', '.join(known)}" if known else ""
+        return f"remove this key or correct its spelling{hint}"
+    if kind == "missing":
+        return "add this key"
+    desc = _field_description(model, loc)
+    ctx = err.get("ctx") or {}
+    if "expected" in ctx:
+        return f"use one of {ctx['expected']}"
+    return desc or "correct the value"
+
+
+def _walk(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None or isinstance(part, int):
+            continue
+        info = current.model_fields.get(str(part))
+        if info is None:
+            return None
+        ann = info.annotation
+        current = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return current
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    sub = _walk(model, loc)
+    return sorted(sub.model_fields) if sub is not None else []
+
+
+def _field_description(model: type[BaseModel], loc: tuple[int | str, ...]) -> str | None:
+    if not loc:
+        return None
+    parent = _walk(model, tuple(p for p in loc[:-1] if not isinstance(p, int)))
+    last = loc[-1]
+    if parent is None or isinstance(last, int):
+        return None
+    info = parent.model_fields.get(last)
+    return info.description if info is not None else None
+
+
+def parse(
+    model: type[M],
+    data: Mapping[str, Any],
+    *,
+    file: str | None = None,
+    prefix: str = "",
+) -> M:
+    """Validate ``data`` as ``model``; raise :class:`ConfigError` naming the key and fix.
+
+    ``prefix`` is the dotted path of ``data`` inside its file (``devices.panel1``), so the
+    message points at the right key. When several keys are wrong, the first is named in
+    ``key`` and all of them in the message.
+    """
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        key = _dotted(prefix, tuple(first["loc"]))
+        msg = first["msg"]
+        if "input" in first and first["type"] not in ("missing",):
+            msg = f"{msg} (got {first['input']!r})"
+        if len(errors) > 1:
+            others = "; ".join(
+                f"{_dotted(prefix, tuple(e['loc']))}: {e['msg']}" for e in errors[1:]
+            )
+            msg = f"{msg} [also: {others}]"
+        raise ConfigError(msg, file=file, key=key, fix=_fix_for(model, first)) from exc

@@ -1,0 +1,239 @@
+"""The data model: immutable, typed readings and events.
+
+A :class:`Reading` is one measured value of one device at one time (it becomes one SenML
+record on the wire). An :class:`Event` is a change of a condition: a fire at a detector, a
+firefighter who stopped moving, a camera that went offline. The event kinds are documented
+in ``docs/events.md``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time as _time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeAlias
+
+__all__ = [
+    "DataValue",
+    "Event",
+    "EventKind",
+    "EventState",
+    "Item",
+    "Reading",
+    "Severity",
+    "Value",
+    "new_event_id",
+]
+
+Value: TypeAlias = float | int | bool | str | bytes
+"""What a reading may hold (SenML v, vb, vs, vd)."""
+
+DataValue: TypeAlias = bool | int | float | str | bytes | list[Any] | dict[str, Any] | None
+"""What an event's ``data`` may hold: CBOR-encodable plain values."""
+
+# Device ids and reading names become SenML names ("<device>/<name>"), whose characters
+# RFC 8428 section 4.5.1 limits to A-Z a-z 0-9 - : . / _ and which must start with a
+# letter or digit. Device ids may not contain "/" so the split is unambiguous.
+_DEVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-:._]*$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-:./_]*$")
+
+
+class Severity(enum.StrEnum):
+    """Event severities, most urgent first.
+
+    ``fire`` and ``alarm`` are life safety (``alarm`` covers man-down and distress);
+    everything from ``fire`` to ``trouble`` travels in the alarm lane.
+    """
+
+    FIRE = "fire"
+    ALARM = "alarm"
+    PREALARM = "prealarm"
+    SUPERVISORY = "supervisory"
+    TROUBLE = "trouble"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for the most urgent (fire), 5 for info."""
+        return _RANK[self]
+
+    @property
+    def is_alarm_lane(self) -> bool:
+        """True for the severities sealed and delivered first (all but info)."""
+        return self is not Severity.INFO
+
+    def __lt__(self, other: object) -> bool:  # more urgent sorts first
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return _RANK[self] < _RANK[other]
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return _RANK[self] <= _RANK[other]
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return _RANK[self] > _RANK[other]
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return _RANK[self] >= _RANK[other]
+
+
+_RANK: dict[Severity, int] = {s: i for i, s in enumerate(Severity)}
+
+
+class EventState(enum.StrEnum):
+    """Where a condition stands: raised, gone, or seen by a person."""
+
+    ACTIVE = "active"
+    CLEARED = "cleared"
+    ACKNOWLEDGED = "acknowledged"
+
+
+class EventKind(enum.StrEnum):
+    """The event kinds the bundled drivers and rules emit (see ``docs/events.md``).
+
+    ``Event.kind`` is a plain string so third-party drivers can add their own kinds; these
+    are the documented ones.
+    """
+
+    # fire panels
+    FIRE = "fire"
+    PREALARM = "prealarm"
+    POINT_TROUBLE = "point-trouble"
+    SUPERVISORY = "supervisory"
+    POINT_DISABLED = "point-disabled"
+    ZONE_FIRE = "zone-fire"
+    MAINS_FAIL = "mains-fail"
+    BATTERY_FAULT = "battery-fault"
+    EARTH_FAULT = "earth-fault"
+    SILENCED = "silenced"
+    PANEL_TEST = "panel-test"
+    # devices and links
+    DEVICE_OFFLINE = "device-offline"
+    RECEIVER_FAULT = "receiver-fault"
+    # firefighters
+    MAN_DOWN = "man-down"
+    DISTRESS = "distress"
+    FALL = "fall"
+    BEACON_ALARM = "beacon-alarm"
+    THERMAL = "thermal"
+    LOW_AIR = "low-air"
+    HEART_RATE = "heart-rate"
+    SKIN_TEMPERATURE = "skin-temperature"
+    AMBIENT_HEAT = "ambient-heat"
+    LOST_CONTACT = "lost-contact"
+    BEACON_JOINED = "beacon-joined"
+    # cameras
+    CAMERA_FIRE = "camera-fire"
+    CAMERA_SMOKE = "camera-smoke"
+    PERSON = "person"
+    MOTION = "motion"
+    TAMPER = "tamper"
+    CAMERA_OFFLINE = "camera-offline"
+    # gateway
+    CORROBORATED_FIRE = "corroborated-fire"
+    STORE_PRESSURE = "store-pressure"
+
+
+def new_event_id() -> str:
+    """A fresh, globally unique event id (UUID4, 32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One value of one device at one time.
+
+    ``time`` is epoch seconds (float). ``unit`` is a SenML unit (``Cel``, ``%``, ``1/min``,
+    ``%/m``...) or ``None``.
+    """
+
+    device: str
+    name: str
+    value: Value
+    unit: str | None = None
+    time: float = field(default_factory=_time.time)
+
+    def __post_init__(self) -> None:
+        if not _DEVICE_RE.match(self.device):
+            raise ValueError(
+                f"device id {self.device!r} must start with a letter or digit and use only "
+                "A-Z a-z 0-9 - : . _"
+            )
+        if not _NAME_RE.match(self.name):
+            raise ValueError(
+                f"reading name {self.name!r} must start with a letter or digit and use only "
+                "A-Z a-z 0-9 - : . / _"
+            )
+        if not isinstance(self.value, float | int | bool | str | bytes):
+            raise TypeError(
+                f"reading value must be float, int, bool, str or bytes, not "
+                f"{type(self.value).__name__}"
+            )
+
+    @property
+    def senml_name(self) -> str:
+        """The full SenML name: ``<device>/<name>``."""
+        return f"{self.device}/{self.name}"
+
+
+def _freeze(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(data))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A change of a condition at a source.
+
+    ``id`` names one occurrence of a condition: the ``cleared`` or ``acknowledged`` event
+    for an occurrence carries the same ``id`` as its ``active`` event. ``source`` is the
+    device id (or ``gateway`` for the gateway's own rules). ``data`` holds kind-specific
+    details (point address, zone, score, camera...), plain CBOR-encodable values.
+    """
+
+    kind: str
+    severity: Severity
+    state: EventState
+    source: str
+    time: float = field(default_factory=_time.time)
+    data: Mapping[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=new_event_id)
+
+    def __post_init__(self) -> None:
+        # accept the plain strings too ("fire", "active"): Severity("fire") is Severity.FIRE
+        object.__setattr__(self, "severity", Severity(self.severity))
+        object.__setattr__(self, "state", EventState(self.state))
+        if not self.kind:
+            raise ValueError("event kind must not be empty")
+        if not isinstance(self.data, MappingProxyType):
+            object.__setattr__(self, "data", _freeze(self.data))
+
+    def with_state(
+        self, state: EventState, *, time: float | None = None, data: Mapping[str, Any] | None = None
+    ) -> Event:
+        """The same occurrence (same id, kind, severity, source) in another state."""
+        merged = dict(self.data)
+        if data:
+            merged.update(data)
+        return Event(
+            kind=self.kind,
+            severity=self.severity,
+            state=state,
+            source=self.source,
+            time=_time.time() if time is None else time,
+            data=merged,
+            id=self.id,
+        )
+
+
+Item: TypeAlias = Reading | Event
+"""What a driver yields from ``stream()``."""

@@ -1,0 +1,3 @@
+"""The beacons emulator."""
+
+__all__: list[str] = []

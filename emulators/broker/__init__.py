@@ -1,0 +1,3 @@
+"""The broker emulator."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""The cameras emulator."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""The panel emulator."""
+
+__all__: list[str] = []

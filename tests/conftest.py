@@ -1,0 +1,88 @@
+"""Fixtures shared by every test: the leak guard, real brokers, vectors."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import VECTORS, Mosquitto, mosquitto_binary
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="run long variants too")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="long variant: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def _fds() -> set[int]:
+    try:
+        return {int(n) for n in os.listdir("/proc/self/fd")}
+    except OSError:
+        return set()
+
+
+def _describe(fds: set[int]) -> list[str]:
+    out = []
+    for fd in sorted(fds):
+        try:
+            out.append(f"{fd}->{os.readlink(f'/proc/self/fd/{fd}')}")
+        except OSError:
+            out.append(str(fd))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves threads or file descriptors (sockets, ptys, files) behind.
+
+    Waits up to 2 s for things closing asynchronously before judging. Fixtures with a wider
+    scope that are set up during the test are not the test's fault, so only what the test
+    function itself opened counts: the guard runs innermost (function scope, autouse).
+    """
+    if request.node.get_closest_marker("no_leak_guard"):
+        yield
+        return
+    threads_before = set(threading.enumerate())
+    fds_before = _fds()
+    yield
+    deadline = time.monotonic() + 2.0
+    while True:
+        extra_threads = [
+            t
+            for t in threading.enumerate()
+            if t not in threads_before and t.is_alive() and not t.daemon
+        ]
+        extra_fds = _fds() - fds_before
+        if (not extra_threads and not extra_fds) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not extra_threads, f"test leaked threads: {extra_threads}"
+    assert not extra_fds, f"test leaked file descriptors: {_describe(extra_fds)}"
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Path:
+    if not VECTORS.is_dir():
+        pytest.fail(f"shared test vectors not found at {VECTORS} (set EDGESDK_SHARED)")
+    return VECTORS
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[Mosquitto]:
+    """A plain mosquitto on a free loopback port, stopped after the test."""
+    if mosquitto_binary() is None:
+        pytest.fail("mosquitto is not installed (make test installs it via .ci/run)")
+    with Mosquitto() as broker:
+        yield broker
