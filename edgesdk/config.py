@@ -9,7 +9,7 @@ dotted key and what to do about it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -49,16 +49,36 @@ def _fix_for(model: type[BaseModel], err: Mapping[str, Any]) -> str:
     return desc or "correct the value"
 
 
+def _model_in(ann: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The model an annotation holds, and whether it sits in a dict/list container."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann, False
+    origin = get_origin(ann)
+    args = get_args(ann)
+    if origin in (dict, Mapping) and len(args) == 2:
+        return _model_in(args[1])[0], True
+    if origin in (list, tuple) and args:
+        return _model_in(args[0])[0], True
+    for arg in args:  # Optional[Model]
+        found, _ = _model_in(arg)
+        if found is not None:
+            return found, False
+    return None, False
+
+
 def _walk(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     current: type[BaseModel] | None = model
+    skip_key = False
     for part in loc:
-        if current is None or isinstance(part, int):
+        if current is None:
+            return None
+        if skip_key or isinstance(part, int):
+            skip_key = False
             continue
         info = current.model_fields.get(str(part))
         if info is None:
             return None
-        ann = info.annotation
-        current = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        current, skip_key = _model_in(info.annotation)
     return current
 
 
@@ -70,7 +90,7 @@ def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]
 def _field_description(model: type[BaseModel], loc: tuple[int | str, ...]) -> str | None:
     if not loc:
         return None
-    parent = _walk(model, tuple(p for p in loc[:-1] if not isinstance(p, int)))
+    parent = _walk(model, loc[:-1])
     last = loc[-1]
     if parent is None or isinstance(last, int):
         return None

@@ -22,17 +22,23 @@ argument checks) and call the private hooks a driver fills in: :meth:`Driver._op
 from __future__ import annotations
 
 import abc
+import asyncio
 import enum
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from edgesdk.config import ConfigModel, parse
-from edgesdk.errors import CommandError, ConnectionLostError, DriverUnavailableError
+from edgesdk.errors import (
+    CommandError,
+    ConnectionLostError,
+    DeviceTimeoutError,
+    DriverUnavailableError,
+)
 from edgesdk.model import Item, Value
 
 __all__ = [
@@ -155,7 +161,7 @@ class Driver(abc.ABC, Generic[C]):
         return self._state not in (DriverState.CLOSED, DriverState.CLOSING)
 
     # -- data ---------------------------------------------------------------------------
-    async def stream(self) -> AsyncIterator[Item]:
+    async def stream(self) -> AsyncGenerator[Item, None]:
         """Yield readings and events until the driver is closed.
 
         Device faults never end the stream: the driver counts them, reports them in
@@ -185,6 +191,27 @@ class Driver(abc.ABC, Generic[C]):
         """
         if self.is_open:
             await self._confirm(item)
+
+    async def probe(self, wait: float = 5.0) -> Health:
+        """Open the driver, wait for its first item (at most ``wait`` s), close; return health.
+
+        Used by ``provision check`` to prove a device answers. Raises
+        :class:`~edgesdk.errors.DeviceTimeoutError` when nothing arrives in time, or the
+        driver's own error when it cannot open.
+        """
+        async with self:
+            stream = self.stream()
+            try:
+                async with asyncio.timeout(wait):
+                    await anext(stream)
+            except TimeoutError as exc:
+                raise DeviceTimeoutError(
+                    f"{self.instance}: no data within {wait:g}s "
+                    f"(last error: {self._last_error or 'none'})"
+                ) from exc
+            finally:
+                await stream.aclose()
+            return self.health
 
     def get_blob(self, digest: str) -> bytes | None:
         """A binary attachment (camera snapshot) referenced by its SHA-256 hex digest."""
