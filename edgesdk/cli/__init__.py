@@ -40,9 +40,11 @@ def _root(
 def _register() -> None:
     from edgesdk.cli.decode import decode
     from emulators.cli import app as emulate_app
+    from gateway.cli import app as gateway_app
 
     app.command("decode")(decode)
     app.add_typer(emulate_app, name="emulate")
+    app.add_typer(gateway_app, name="gateway")
 
 
 _register()

@@ -1,0 +1,328 @@
+"""The MQTT uplink: drains the store to the broker, alarm lane first, QoS 1, mTLS.
+
+A batch leaves the store only after the broker's PUBACK. On every (re)connection the
+cursors start again from the oldest unacknowledged batch, so whatever was in flight when the
+link dropped is sent again (consumers dedupe by ``seq``). The uplink publishes a signed,
+retained **birth** batch on connect and leaves a pre-signed **death** batch as its last
+will; both are on the ``state`` stream, whose consumers need only check that ``seq`` grows
+(it is a retained, last-value topic: intermediate values are not kept by the broker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edgesdk.errors import ConfigError
+from gateway.config import UplinkConfig
+from gateway.store import Lane, Store, Stored
+
+__all__ = ["Uplink", "UplinkStats", "tls_context"]
+
+log = logging.getLogger("edgesdk.gateway.uplink")
+T = TypeVar("T")
+
+COSE_CONTENT_TYPE = "application/cose; cose-type=cose-sign1"
+
+
+@dataclass(slots=True)
+class UplinkStats:
+    connected: bool = False
+    connects: int = 0
+    connect_failures: int = 0
+    published: int = 0
+    acked: int = 0
+    publish_errors: int = 0
+    in_flight: int = 0
+    last_error: str | None = None
+    last_connect: float | None = None
+    last_disconnect: float | None = None
+    published_by_lane: dict[str, int] = field(default_factory=dict)
+
+
+def tls_context(cfg: UplinkConfig, *, key_password: bytes | None = None) -> ssl.SSLContext | None:
+    """A client TLS context with the gateway's certificate, or None for mqtt:// URLs."""
+    if not cfg.tls:
+        return None
+    try:
+        ctx = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=str(cfg.ca) if cfg.ca else None
+        )
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if cfg.cert is not None and cfg.key is not None:
+            ctx.load_cert_chain(str(cfg.cert), str(cfg.key), password=key_password)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot build the TLS context: {exc}",
+            key="uplink.ca/cert/key",
+            fix="check the certificate and key paths (provision check shows which)",
+        ) from exc
+    return ctx
+
+
+class Uplink:
+    """Publishes stored batches; call :meth:`notify` after sealing to wake it."""
+
+    def __init__(
+        self,
+        cfg: UplinkConfig,
+        *,
+        store: Store,
+        executor: Executor,
+        site: str,
+        gw: str,
+        birth: Callable[[], Awaitable[bytes]],
+        death: Callable[[str], Awaitable[bytes]],
+        key_password: bytes | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self._executor = executor
+        self.prefix = f"{cfg.topic_prefix.rstrip('/')}/{site}/{gw}"
+        self._birth = birth
+        self._death = death
+        parts = urlsplit(cfg.url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (8883 if cfg.tls else 1883)
+        self.client_id = cfg.client_id or f"{site}-{gw}"
+        self._tls = tls_context(cfg, key_password=key_password)
+        self.stats = UplinkStats()
+        self._work = asyncio.Event()
+        self._alarm = asyncio.Event()
+        self._acks: list[Stored] = []
+        self._ack_event = asyncio.Event()
+        self._stopping = False
+        self._was_connected = False
+        self._client: aiomqtt.Client | None = None
+        self.on_delivered: Callable[[Stored], None] | None = None
+
+    def topic(self, stream: str) -> str:
+        return f"{self.prefix}/{stream}"
+
+    def notify(self, lane: Lane) -> None:
+        """New batches were sealed in ``lane``."""
+        if lane is Lane.ALARM:
+            self._alarm.set()
+        self._work.set()
+
+    async def _db(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kw))
+
+    # -- the connection loop --------------------------------------------------------------
+    async def run(self) -> None:
+        """Connect, drain, reconnect with exponential backoff and jitter, until stopped.
+
+        The birth/death pair is sealed once and reused across failed connection attempts;
+        a fresh pair is sealed only after a session was actually established.
+        """
+        attempt = 0
+        pair: tuple[bytes, bytes] | None = None
+        while not self._stopping:
+            if pair is None:
+                pair = (await self._birth(), await self._death("connection-lost"))
+            self._was_connected = False
+            try:
+                await self._session(*pair)
+            except aiomqtt.MqttError as exc:
+                self._disconnected(exc)
+            if self._was_connected:
+                pair = None
+                attempt = 0
+            if self.stopping:
+                break
+            delay = min(self.cfg.reconnect_max, self.cfg.reconnect_min * (2**attempt))
+            attempt = min(attempt + 1, 30)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # jitter
+
+    def _disconnected(self, exc: BaseException) -> None:
+        if self.stats.connected:
+            self.stats.last_disconnect = time.time()
+            log.warning("uplink: lost the broker at %s:%s: %s", self.host, self.port, exc)
+        else:
+            self.stats.connect_failures += 1
+        self.stats.connected = False
+        self.stats.in_flight = 0
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+
+    async def _session(self, birth: bytes, death: bytes) -> None:
+        protocol = (
+            aiomqtt.ProtocolVersion.V5 if self.cfg.protocol == "5" else aiomqtt.ProtocolVersion.V311
+        )
+        will = aiomqtt.Will(self.topic("state"), death, qos=1, retain=True)
+        async with aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=self.client_id,
+            protocol=protocol,
+            will=will,
+            keepalive=self.cfg.keepalive,
+            tls_context=self._tls,
+            max_inflight_messages=self.cfg.inflight * 2,
+            timeout=10,
+            clean_session=True if protocol is aiomqtt.ProtocolVersion.V311 else None,
+            logger=log,
+        ) as client:
+            self._client = client
+            self._was_connected = True
+            self.stats.connected = True
+            self.stats.connects += 1
+            self.stats.last_connect = time.time()
+            log.info("uplink: connected to %s:%s as %s", self.host, self.port, self.client_id)
+            try:
+                await client.publish(
+                    self.topic("state"),
+                    birth,
+                    qos=1,
+                    retain=True,
+                    properties=self._props(),
+                    timeout=10,
+                )
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._pump(client))
+                    tg.create_task(self._flush_acks())
+                    tg.create_task(self._watch(client))
+            except* aiomqtt.MqttError as group:
+                raise group.exceptions[0] from None
+            finally:
+                self._client = None
+                if self._stopping:
+                    with contextlib.suppress(Exception):
+                        final = await self._death("shutdown")
+                        await client.publish(
+                            self.topic("state"),
+                            final,
+                            qos=1,
+                            retain=True,
+                            properties=self._props(),
+                            timeout=2,
+                        )
+                await self._flush_acks_now()
+
+    async def _watch(self, client: aiomqtt.Client) -> None:
+        """Ends (raising MqttError) when the connection drops."""
+        async for _ in client.messages:
+            pass
+        raise aiomqtt.MqttError("connection closed")
+
+    def _props(self) -> Properties | None:
+        if self.cfg.protocol != "5":
+            return None
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ContentType = COSE_CONTENT_TYPE
+        return props
+
+    # -- draining -------------------------------------------------------------------------
+    async def _pump(self, client: aiomqtt.Client) -> None:
+        window = asyncio.Semaphore(self.cfg.inflight)
+        cursors = dict.fromkeys(Lane, 0)
+        tasks: set[asyncio.Task[None]] = set()
+        failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        try:
+            while True:
+                self._work.clear()
+                sent_any = False
+                for lane in Lane:
+                    self._alarm.clear()
+                    batch = await self._db(
+                        self.store.pending, lane, after=cursors[lane], limit=self.cfg.inflight
+                    )
+                    for item in batch:
+                        if lane is not Lane.ALARM and self._alarm.is_set():
+                            break  # an alarm was sealed: it goes next
+                        if lane is not Lane.ALARM:
+                            await window.acquire()
+                        if failure.done():
+                            failure.result()
+                        cursors[lane] = item.id
+                        task = asyncio.create_task(
+                            self._publish(
+                                client, item, window if lane is not Lane.ALARM else None, failure
+                            )
+                        )
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                        sent_any = True
+                    if sent_any:
+                        break  # start again from the alarm lane
+                if failure.done():
+                    failure.result()
+                if not sent_any:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.5):
+                            await self._work.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            if not failure.done():
+                failure.cancel()
+
+    async def _publish(
+        self,
+        client: aiomqtt.Client,
+        item: Stored,
+        window: asyncio.Semaphore | None,
+        failure: asyncio.Future[None],
+    ) -> None:
+        self.stats.in_flight += 1
+        try:
+            await client.publish(
+                self.topic(item.stream),
+                item.message,
+                qos=1,
+                properties=self._props(),
+                timeout=math.inf,
+            )
+        except aiomqtt.MqttError as exc:
+            self.stats.publish_errors += 1
+            if not failure.done():
+                failure.set_exception(exc)
+            return
+        finally:
+            self.stats.in_flight -= 1
+            if window is not None:
+                window.release()
+        self.stats.published += 1
+        lane = item.lane.name.lower()
+        self.stats.published_by_lane[lane] = self.stats.published_by_lane.get(lane, 0) + 1
+        self._acks.append(item)
+        self._ack_event.set()
+        if self.on_delivered is not None:
+            self.on_delivered(item)
+
+    async def _flush_acks(self) -> None:
+        while True:
+            await self._ack_event.wait()
+            await asyncio.sleep(0.01)  # gather acks for 10 ms
+            await self._flush_acks_now()
+
+    async def _flush_acks_now(self) -> None:
+        self._ack_event.clear()
+        if not self._acks:
+            return
+        items, self._acks = self._acks, []
+        await self._db(self.store.ack, items)
+        self.stats.acked += len(items)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop(self) -> None:
+        """Ask the loop to end after publishing a final death message."""
+        self._stopping = True
+        self._work.set()
