@@ -9,6 +9,7 @@ in ``docs/events.md``.
 from __future__ import annotations
 
 import enum
+import math
 import re
 import time as _time
 import uuid

@@ -103,14 +103,21 @@ class UplinkConfig(ConfigModel):
     ca: Path | None = Field(None, description="CA certificate that signed the broker's cert")
     cert: Path | None = Field(None, description="client certificate (PEM) for mTLS")
     key: Path | None = Field(None, description="client private key (PEM), mode 0600")
-    key_passphrase: SecretRef | None = None
+    key_passphrase: SecretRef | None = Field(
+        None, description="passphrase of an encrypted TLS key: {file=...} or {env=...}"
+    )
     protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT version: '5' or '3.1.1'")
     client_id: str | None = Field(None, description="MQTT client id (default: <site>-<id>)")
     topic_prefix: str = Field("edge/v1", description="topics are <prefix>/<site>/<gw>/<stream>")
     keepalive: int = Field(30, ge=5, le=3600, description="MQTT keepalive in seconds (5-3600)")
     inflight: int = Field(32, ge=1, le=1024, description="QoS 1 publishes in flight (1-1024)")
     reconnect_min: float = Field(0.2, gt=0, le=60, description="first reconnect delay, s")
-    reconnect_max: float = Field(10.0, gt=0, le=600, description="longest reconnect delay, s")
+    reconnect_max: float = Field(
+        2.0,
+        gt=0,
+        le=600,
+        description="longest reconnect delay, s (2 s: back within 2 s of the broker's return)",
+    )
     snapshot_max_bytes: int = Field(
         262_144, ge=1024, le=16_777_216, description="largest camera snapshot forwarded, bytes"
     )
@@ -213,7 +220,7 @@ class DeviceConfig(ConfigModel):
     driver: str = Field(
         ..., description="driver name, e.g. modbus-panel, beacon-serial, camera-mqtt"
     )
-    enabled: bool = True
+    enabled: bool = Field(True, description="false keeps the device configured but not polled")
     expected_interval: float | None = Field(
         None,
         gt=0,

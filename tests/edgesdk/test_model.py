@@ -54,3 +54,11 @@ def test_event_with_state_keeps_the_occurrence() -> None:
     assert dict(c.data) == {"beacon": 7, "by": "motion"}
     assert e.id != Event(kind="x", severity=Severity.INFO, state=EventState.ACTIVE,
                          source="s").id
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_reading_rejects_non_finite_values_and_times(bad: float) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        Reading("dev", "x", bad)
+    with pytest.raises(ValueError, match="finite"):
+        Reading("dev", "x", 1.0, time=bad)
