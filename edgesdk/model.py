@@ -175,11 +175,15 @@ class Reading:
                 f"reading name {self.name!r} must start with a letter or digit and use only "
                 "A-Z a-z 0-9 - : . / _"
             )
-        if not isinstance(self.value, float | int | bool | str | bytes):
+        value = self.value
+        if type(value) is float and not math.isfinite(value):
+            raise ValueError(f"reading value must be finite, not {value}")
+        if not isinstance(value, float | int | bool | str | bytes):
             raise TypeError(
-                f"reading value must be float, int, bool, str or bytes, not "
-                f"{type(self.value).__name__}"
+                f"reading value must be float, int, bool, str or bytes, not {type(value).__name__}"
             )
+        if not math.isfinite(self.time):
+            raise ValueError(f"reading time must be finite, not {self.time}")
 
     @property
     def senml_name(self) -> str:
