@@ -354,9 +354,7 @@ class Gateway:
             await asyncio.sleep(min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
 
     async def _watchdog(self) -> None:
-        interval = systemd.watchdog_interval()
-        if interval is None:
-            return
+        interval = systemd.watchdog_interval() or 10.0
         while True:  # fed only while the loop runs: a stalled loop gets restarted
             systemd.notify("WATCHDOG=1")
             await asyncio.sleep(interval)
@@ -478,7 +476,8 @@ class Gateway:
                 self.health = HealthServer(host.strip("[]"), int(port), self.status)
                 await self.health.start()
                 log.info("health: http://%s:%d/healthz and /metrics", host, self.health.port)
-            core.append(asyncio.create_task(self._watchdog(), name="watchdog"))
+            if systemd.watchdog_interval() is not None:
+                core.append(asyncio.create_task(self._watchdog(), name="watchdog"))
             self.ready.set()
             systemd.notify("READY=1")
             waiters = [asyncio.create_task(stop.wait()), *core, uplink_task]

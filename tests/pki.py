@@ -28,8 +28,11 @@ def _name(cn: str) -> x509.Name:
 
 def _write_key(path: Path, key: PrivateKey) -> None:
     path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                          serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     )
     os.chmod(path, 0o600)
 
@@ -40,6 +43,8 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
 
 @dataclass
 class TestPKI:
+    __test__ = False  # not a test class, despite the name
+
     """Files under ``dir``: ca.crt, broker.{crt,key}, <gw>-tls.{crt,key}, <gw>-sign.{crt,key}."""
 
     dir: Path
@@ -62,8 +67,9 @@ class TestPKI:
                 x509.KeyUsage(False, False, False, False, False, True, True, False, False),
                 critical=True,
             )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.ca_key.public_key()),
-                           critical=False)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(self.ca_key.public_key()), critical=False
+            )
             .sign(self.ca_key, hashes.SHA256())
         )
         _write_cert(self.ca, self.ca_cert)
@@ -72,9 +78,16 @@ class TestPKI:
     def ca(self) -> Path:
         return self.dir / "ca.crt"
 
-    def _issue(self, cn: str, key: PrivateKey, *, eku: list[x509.ObjectIdentifier] | None,
-               sans: list[x509.GeneralName], signing: bool = False,
-               days: int = 30) -> x509.Certificate:
+    def _issue(
+        self,
+        cn: str,
+        key: PrivateKey,
+        *,
+        eku: list[x509.ObjectIdentifier] | None,
+        sans: list[x509.GeneralName],
+        signing: bool = False,
+        days: int = 30,
+    ) -> x509.Certificate:
         now = dt.datetime.now(dt.UTC)
         b = (
             x509.CertificateBuilder()
@@ -85,17 +98,21 @@ class TestPKI:
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                self.ca_key.public_key()), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()),
+                critical=False,
+            )
         )
         if signing:
             b = b.add_extension(
                 x509.KeyUsage(True, False, False, False, False, False, False, False, False),
-                critical=True)
+                critical=True,
+            )
         else:
             b = b.add_extension(
                 x509.KeyUsage(True, False, True, False, False, False, False, False, False),
-                critical=True)
+                critical=True,
+            )
         if eku:
             b = b.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
         if sans:
@@ -104,13 +121,19 @@ class TestPKI:
 
     def broker(self, host: str = "127.0.0.1") -> dict[str, str]:
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = self._issue("broker", key, eku=[ExtendedKeyUsageOID.SERVER_AUTH],
-                           sans=[x509.IPAddress(ipaddress.ip_address(host)),
-                                 x509.DNSName("localhost")])
+        cert = self._issue(
+            "broker",
+            key,
+            eku=[ExtendedKeyUsageOID.SERVER_AUTH],
+            sans=[x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")],
+        )
         _write_key(self.dir / "broker.key", key)
         _write_cert(self.dir / "broker.crt", cert)
-        return {"cafile": str(self.ca), "certfile": str(self.dir / "broker.crt"),
-                "keyfile": str(self.dir / "broker.key")}
+        return {
+            "cafile": str(self.ca),
+            "certfile": str(self.dir / "broker.crt"),
+            "keyfile": str(self.dir / "broker.key"),
+        }
 
     def client(self, name: str) -> tuple[Path, Path]:
         key = ec.generate_private_key(ec.SECP256R1())
@@ -121,9 +144,13 @@ class TestPKI:
 
     def signing(self, gw: str) -> tuple[Path, Path, ed25519.Ed25519PrivateKey]:
         key = ed25519.Ed25519PrivateKey.generate()
-        cert = self._issue(f"{self.site}-{gw} signing", key, eku=None,
-                           sans=[x509.UniformResourceIdentifier(f"urn:edge:{self.site}:{gw}")],
-                           signing=True)
+        cert = self._issue(
+            f"{self.site}-{gw} signing",
+            key,
+            eku=None,
+            sans=[x509.UniformResourceIdentifier(f"urn:edge:{self.site}:{gw}")],
+            signing=True,
+        )
         _write_key(self.dir / f"{gw}-sign.key", key)
         _write_cert(self.dir / f"{gw}-sign.crt", cert)
         return self.dir / f"{gw}-sign.crt", self.dir / f"{gw}-sign.key", key

@@ -81,6 +81,12 @@ class Mosquitto:
             "max_queued_messages 0",
             "max_inflight_messages 0",
         ]
+        if os.geteuid() == 0:
+            # as root, mosquitto drops to the 'mosquitto' user, which cannot write our
+            # private temp dir: stay the user we are
+            import pwd
+
+            lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
         if persistence:
             lines += ["persistence true", f"persistence_location {self.dir}/"]
         if tls is not None:

@@ -55,8 +55,9 @@ class ScriptDriver(driver.Driver[ScriptConfig]):
                     yield await self.queue.get()
             except TimeoutError:
                 i += 1
-                yield Reading(self.instance, f"p{i % self.config.points:03d}/value", float(i),
-                              "Cel")
+                yield Reading(
+                    self.instance, f"p{i % self.config.points:03d}/value", float(i), "Cel"
+                )
 
     async def _confirm(self, item: Item) -> None:
         self.confirmed.append(item)
@@ -65,9 +66,17 @@ class ScriptDriver(driver.Driver[ScriptConfig]):
         self.queue.put_nowait(item)
 
 
-def write_config(tmp: Path, pki: TestPKI, broker_port: int, *, gw: str = "gw1",
-                 extra: str = "", devices: str = "", data_dir: Path | None = None,
-                 health_port: int | None = None) -> Path:
+def write_config(
+    tmp: Path,
+    pki: TestPKI,
+    broker_port: int,
+    *,
+    gw: str = "gw1",
+    extra: str = "",
+    devices: str = "",
+    data_dir: Path | None = None,
+    health_port: int | None = None,
+) -> Path:
     sign_crt, sign_key, _ = pki.signing(gw)
     tls_crt, tls_key = pki.client(gw)
     cfg = tmp / f"{gw}.toml"
@@ -76,7 +85,7 @@ def write_config(tmp: Path, pki: TestPKI, broker_port: int, *, gw: str = "gw1",
 [gateway]
 site = "{pki.site}"
 id = "{gw}"
-data_dir = "{data_dir or tmp / ('data-' + gw)}"
+data_dir = "{data_dir or tmp / ("data-" + gw)}"
 signing_key = "{sign_key}"
 signing_cert = "{sign_crt}"
 
@@ -119,13 +128,16 @@ class Subscriber:
     invalid: list[tuple[str, str]] = field(default_factory=list)
     tracker: StreamTracker = field(default_factory=StreamTracker)
     anomalies: list[Any] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def _tls(self) -> ssl.SSLContext:
-        crt, key = self.pki.client(self.name) if not (
-            self.pki.dir / f"{self.name}-tls.crt").exists() else (
-            self.pki.dir / f"{self.name}-tls.crt", self.pki.dir / f"{self.name}-tls.key")
+        crt, key = (
+            self.pki.client(self.name)
+            if not (self.pki.dir / f"{self.name}-tls.crt").exists()
+            else (self.pki.dir / f"{self.name}-tls.crt", self.pki.dir / f"{self.name}-tls.key")
+        )
         ctx = ssl.create_default_context(cafile=str(self.pki.ca))
         ctx.load_cert_chain(str(crt), str(key))
         return ctx
@@ -135,20 +147,25 @@ class Subscriber:
         while True:
             try:
                 async with aiomqtt.Client(
-                    "127.0.0.1", self.port, identifier=self.name, tls_context=tls,
-                    protocol=aiomqtt.ProtocolVersion.V311, clean_session=False,
+                    "127.0.0.1",
+                    self.port,
+                    identifier=self.name,
+                    tls_context=tls,
+                    protocol=aiomqtt.ProtocolVersion.V311,
+                    clean_session=False,
                 ) as client:
                     await client.subscribe("edge/v1/#", qos=1)
                     self.subscribed.set()
                     async for msg in client.messages:
                         self._handle(str(msg.topic), bytes(msg.payload))  # type: ignore[arg-type]
-            except aiomqtt.MqttError:
+            except aiomqtt.MqttError as exc:
+                self.errors.append(repr(exc))
                 await asyncio.sleep(0.2)
 
     def _handle(self, topic: str, payload: bytes) -> None:
         try:
             b = self.verifier.verify(payload)
-        except Exception as exc:  # noqa: BLE001 - counted as invalid
+        except Exception as exc:
             self.invalid.append((topic, repr(exc)))
             return
         self.received.append(Received(topic, b))
@@ -157,8 +174,12 @@ class Subscriber:
 
     async def __aenter__(self) -> Subscriber:
         self._task = asyncio.create_task(self._run())
-        async with asyncio.timeout(10):
-            await self.subscribed.wait()
+        try:
+            async with asyncio.timeout(10):
+                await self.subscribed.wait()
+        except TimeoutError:
+            await self.__aexit__()
+            raise TimeoutError(f"subscriber could not subscribe: {self.errors[-3:]}") from None
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -168,8 +189,7 @@ class Subscriber:
                 await self._task
 
     def events(self, kind: str | None = None) -> list[Event]:
-        return [e for r in self.received for e in r.batch.events
-                if kind is None or e.kind == kind]
+        return [e for r in self.received for e in r.batch.events if kind is None or e.kind == kind]
 
     def readings(self) -> list[Reading]:
         return [x for r in self.received for x in r.batch.readings]

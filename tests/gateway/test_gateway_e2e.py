@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from edgesdk.model import Event, EventState, Severity
 from edgesdk.verify import Verifier
@@ -28,6 +30,12 @@ def pki(tmp_path: Path) -> TestPKI:
 def tls_broker(pki: TestPKI) -> Iterator[Mosquitto]:
     with Mosquitto(tls=pki.broker(), persistence=True) as broker:
         yield broker
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        body: bytes = resp.read()
+    return body
 
 
 def fire(source: str = "panel1") -> Event:
@@ -51,8 +59,8 @@ async def test_signed_batches_reach_a_verifying_subscriber(
         assert any(isinstance(i, Event) and i.kind == "fire" for i in drv.confirmed)
         # health endpoints
         url = f"http://{cfg.health.listen}"
-        status = json.loads(urllib.request.urlopen(f"{url}/healthz", timeout=5).read())
-        metrics = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
+        status = json.loads(await asyncio.to_thread(_get, f"{url}/healthz"))
+        metrics = (await asyncio.to_thread(_get, f"{url}/metrics")).decode()
         stop.set()
         await asyncio.wait_for(task, 5)
         await asyncio.sleep(0.3)
@@ -72,8 +80,9 @@ async def test_signed_batches_reach_a_verifying_subscriber(
     # birth (retained, carrying the signing certificate) and a clean death
     states = [r.batch for r in sub.received if r.batch.stream == "state"]
     assert "birth" in states[0].extra and states[-1].extra["death"]["reason"] == "shutdown"
-    assert states[0].extra["birth"]["cert"] == pki.dir.joinpath("gw1-sign.crt").read_bytes() or \
-        isinstance(states[0].extra["birth"]["cert"], bytes)
+    signing_cert = x509.load_pem_x509_certificate((pki.dir / "gw1-sign.crt").read_bytes())
+    assert states[0].extra["birth"]["cert"] == signing_cert.public_bytes(Encoding.DER)
+    assert states[0].extra["birth"]["devices"] == [{"name": "panel1", "driver": "test-script"}]
 
 
 async def test_alarm_is_first_after_broker_outage(
@@ -96,8 +105,10 @@ async def test_alarm_is_first_after_broker_outage(
         before = len(sub.received)
         tls_broker.start()
         await sub.wait_for(lambda: sub.events("fire"), timeout=15)
-        await sub.wait_for(lambda: (gw.uplink.stats.connected and
-                                    gw.store.stats().batches["telemetry"] == 0), timeout=15)
+        await sub.wait_for(
+            lambda: gw.uplink.stats.connected and gw.store.stats().batches["telemetry"] == 0,
+            timeout=15,
+        )
         stop.set()
         await asyncio.wait_for(task, 5)
         await asyncio.sleep(0.3)

@@ -79,7 +79,9 @@ def test_alarm_lane_drains_first(tmp_path: Path) -> None:
     assert s.pending(Lane.ALARM) == [alarm]
     assert [p.seq for p in s.pending(Lane.TELEMETRY, limit=3)] == [1, 2, 3]
     assert [p.seq for p in s.pending(Lane.TELEMETRY, after=s.pending(Lane.TELEMETRY)[2].id)] == [
-        4, 5]
+        4,
+        5,
+    ]
     assert s.ack([alarm]) == 1
     assert s.pending(Lane.ALARM) == [] and s.ack([alarm]) == 0
     st = s.stats()
