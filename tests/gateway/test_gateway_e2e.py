@@ -73,7 +73,7 @@ async def test_signed_batches_reach_a_verifying_subscriber(
     alarm_batches = [r for r in sub.received if r.batch.stream == "alarm"]
     assert alarm_batches[0].topic == "edge/v1/hq/gw1/alarm"
     # every stream's chain is intact
-    assert [a for a in sub.anomalies] == []
+    assert list(sub.anomalies) == []
     assert sub.tracker.finish() == []
     values = [r.value for r in sub.readings()]
     assert values == sorted(values) and len(values) == len(set(values))
