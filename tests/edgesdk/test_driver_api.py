@@ -130,5 +130,5 @@ async def test_probe_returns_health_or_times_out() -> None:
 
     from edgesdk.errors import DeviceTimeoutError
 
-    with pytest.raises(DeviceTimeoutError, match="no data within 0.2s"):
+    with pytest.raises(DeviceTimeoutError, match=r"no data within 0\.2s"):
         await Silent(CounterConfig(), instance="s").probe(wait=0.2)

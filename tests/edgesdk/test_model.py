@@ -8,9 +8,15 @@ from edgesdk.model import Event, EventKind, EventState, Reading, Severity
 
 
 def test_severity_order_most_urgent_first() -> None:
-    order = [Severity.FIRE, Severity.ALARM, Severity.PREALARM, Severity.SUPERVISORY,
-             Severity.TROUBLE, Severity.INFO]
-    assert sorted(reversed(order)) == order
+    order = [
+        Severity.FIRE,
+        Severity.ALARM,
+        Severity.PREALARM,
+        Severity.SUPERVISORY,
+        Severity.TROUBLE,
+        Severity.INFO,
+    ]
+    assert sorted(order[::-1]) == order
     assert Severity.FIRE < Severity.INFO
     assert Severity.TROUBLE > Severity.ALARM
     assert [s.rank for s in order] == [0, 1, 2, 3, 4, 5]
@@ -33,8 +39,14 @@ def test_reading_is_immutable_and_validated() -> None:
 
 def test_event_accepts_strings_and_freezes_data() -> None:
     data = {"zone": 3}
-    e = Event(kind=EventKind.FIRE, severity="fire", state="active",  # type: ignore[arg-type]
-              source="panel1", time=1.0, data=data)
+    e = Event(
+        kind=EventKind.FIRE,
+        severity="fire",
+        state="active",  # type: ignore[arg-type]
+        source="panel1",
+        time=1.0,
+        data=data,
+    )
     assert e.severity is Severity.FIRE
     assert e.state is EventState.ACTIVE
     data["zone"] = 4
@@ -46,14 +58,19 @@ def test_event_accepts_strings_and_freezes_data() -> None:
 
 
 def test_event_with_state_keeps_the_occurrence() -> None:
-    e = Event(kind="man-down", severity=Severity.ALARM, state=EventState.ACTIVE,
-              source="beacons", time=10.0, data={"beacon": 7})
+    e = Event(
+        kind="man-down",
+        severity=Severity.ALARM,
+        state=EventState.ACTIVE,
+        source="beacons",
+        time=10.0,
+        data={"beacon": 7},
+    )
     c = e.with_state(EventState.CLEARED, time=20.0, data={"by": "motion"})
     assert (c.id, c.kind, c.severity, c.source) == (e.id, e.kind, e.severity, e.source)
     assert c.state is EventState.CLEARED and c.time == 20.0
     assert dict(c.data) == {"beacon": 7, "by": "motion"}
-    assert e.id != Event(kind="x", severity=Severity.INFO, state=EventState.ACTIVE,
-                         source="s").id
+    assert e.id != Event(kind="x", severity=Severity.INFO, state=EventState.ACTIVE, source="s").id
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
