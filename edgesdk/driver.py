@@ -39,7 +39,7 @@ from edgesdk.errors import (
     DeviceTimeoutError,
     DriverUnavailableError,
 )
-from edgesdk.model import Item, Value
+from edgesdk.model import Event, Item, Severity, Value
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -193,21 +193,29 @@ class Driver(abc.ABC, Generic[C]):
             await self._confirm(item)
 
     async def probe(self, wait: float = 5.0) -> Health:
-        """Open the driver, wait for its first item (at most ``wait`` s), close; return health.
+        """Open the driver, wait for its first sign of a working device, close; return health.
 
-        Used by ``provision check`` to prove a device answers. Raises
-        :class:`~edgesdk.errors.DeviceTimeoutError` when nothing arrives in time, or the
+        Used by ``provision check`` to prove a device answers. A reading, or an event
+        that is not ``trouble``, counts; a ``trouble`` event (device offline, receiver
+        unplugged) does not. Raises :class:`~edgesdk.errors.DeviceTimeoutError` when
+        nothing counting arrives within ``wait`` s (naming the last trouble seen), or the
         driver's own error when it cannot open.
         """
+        trouble: Event | None = None
         async with self:
             stream = self.stream()
             try:
                 async with asyncio.timeout(wait):
-                    await anext(stream)
+                    async for item in stream:
+                        if isinstance(item, Event) and item.severity is Severity.TROUBLE:
+                            trouble = item
+                            continue
+                        break
             except TimeoutError as exc:
+                why = f"{trouble.kind} {dict(trouble.data)}" if trouble else "none"
                 raise DeviceTimeoutError(
-                    f"{self.instance}: no data within {wait:g}s "
-                    f"(last error: {self._last_error or 'none'})"
+                    f"{self.instance}: no data within {wait:g}s (trouble: {why}; "
+                    f"last error: {self._last_error or 'none'})"
                 ) from exc
             finally:
                 await stream.aclose()

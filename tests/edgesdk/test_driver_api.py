@@ -16,7 +16,7 @@ from edgesdk.errors import (
     DriverUnavailableError,
     EdgeError,
 )
-from edgesdk.model import Item, Reading, Value
+from edgesdk.model import Event, EventState, Item, Reading, Severity, Value
 
 
 class CounterConfig(driver.DriverConfig):
@@ -132,3 +132,11 @@ async def test_probe_returns_health_or_times_out() -> None:
 
     with pytest.raises(DeviceTimeoutError, match=r"no data within 0\.2s"):
         await Silent(CounterConfig(), instance="s").probe(wait=0.2)
+
+    class OnlyTrouble(CounterDriver):
+        async def _stream(self) -> AsyncIterator[Item]:
+            yield Event("device-offline", Severity.TROUBLE, EventState.ACTIVE, "t", data={"u": 1})
+            await asyncio.sleep(10)
+
+    with pytest.raises(DeviceTimeoutError, match="trouble: device-offline"):
+        await OnlyTrouble(CounterConfig(), instance="t").probe(wait=0.3)

@@ -1,0 +1,159 @@
+"""The beacon-serial conformance case, and the harness the beacon driver tests share.
+
+The twin is :class:`~emulators.beacons.emulator.BeaconEmulator` on a real pty behind a
+stable symlink (``link``), so a restarted emulator is found at the same path, as a udev
+``/dev/serial/by-id`` link finds a replugged receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from drivers.beacon_serial import BeaconSerialDriver
+from edgesdk import driver
+from edgesdk.driver import DriverState
+from edgesdk.model import Event, Item, Reading
+from emulators.beacons.emulator import BeaconEmulator
+from tests.drivers.conformance import Twin
+
+__all__ = ["CASE", "FAST", "Feed", "eventually", "open_driver", "state"]
+
+FAST: dict[str, Any] = {"reconnect_min": 0.05, "reconnect_max": 0.3}
+"""Driver options that keep reconnection quick in tests."""
+
+
+async def eventually(check: Callable[[], bool], *, within: float = 10.0, what: str = "") -> None:
+    """Wait until ``check()`` holds, polling; fail after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"{what or 'condition'} not met within {within}s")
+        await asyncio.sleep(0.02)
+
+
+def state(drv: BeaconSerialDriver) -> DriverState:
+    """The driver's state now (a call, so a type checker does not pin it between awaits)."""
+    return drv.state
+
+
+@contextlib.asynccontextmanager
+async def open_driver(port: str, **options: Any) -> AsyncIterator[BeaconSerialDriver]:
+    """The driver built through the registry (as the gateway builds it), opened."""
+    drv = driver.create("beacon-serial", {"port": port, **FAST, **options}, instance="crew")
+    assert isinstance(drv, BeaconSerialDriver)
+    async with drv:
+        yield drv
+
+
+class Feed:
+    """Consumes ``drv.stream()`` in a task, keeping every item, until the block ends."""
+
+    def __init__(self, drv: BeaconSerialDriver) -> None:
+        self.drv = drv
+        self.items: list[Item] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Feed:
+        self._task = asyncio.create_task(self._pump(), name="beacon-feed")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _pump(self) -> None:
+        async with contextlib.aclosing(self.drv.stream()) as stream:
+            async for item in stream:
+                self.items.append(item)
+
+    async def until(
+        self, check: Callable[[], bool], *, within: float = 10.0, what: str = ""
+    ) -> None:
+        """Wait (bounded) until ``check()`` holds; fail early if the stream died."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not check():
+            if self._task is not None and self._task.done():
+                self._task.result()
+                raise AssertionError("the stream ended")
+            if loop.time() > deadline:
+                raise AssertionError(
+                    f"{what or 'condition'} not met within {within}s: {len(self.items)} items, "
+                    f"state {self.drv.state}, counters {dict(self.drv.health.counters)}"
+                )
+            await asyncio.sleep(0.02)
+
+    def events(self, kind: str | None = None, *, since: int = 0) -> list[Event]:
+        return [
+            i
+            for i in self.items[since:]
+            if isinstance(i, Event) and (kind is None or i.kind == kind)
+        ]
+
+    def readings(self, name: str | None = None, *, since: int = 0) -> list[Reading]:
+        return [
+            i
+            for i in self.items[since:]
+            if isinstance(i, Reading) and (name is None or i.name == name)
+        ]
+
+    def count(self, name: str) -> int:
+        return len(self.readings(name))
+
+
+class _BeaconCase:
+    driver = "beacon-serial"
+    bad_options: list[dict[str, Any]] = [
+        {},
+        {"port": ""},
+        {"port": "/dev/ttyACM0", "baudrate": 0},
+        {"port": "/dev/ttyACM0", "reconnect_min": 5.0, "reconnect_max": 1.0},
+        {"port": "/dev/ttyACM0", "max_frame_length": 5},
+        {"port": "/dev/ttyACM0", "silence_timeout": -1},
+        {"port": "/dev/ttyACM0", "parity": "E"},
+    ]
+
+    @contextlib.asynccontextmanager
+    async def twin(self) -> AsyncIterator[Twin]:
+        directory = Path(tempfile.mkdtemp(prefix="edgesdk-beacons-"))
+        link = directory / "receiver"
+
+        def make() -> BeaconEmulator:
+            return BeaconEmulator(crew=3, seed=11, time_scale=20, link=link)
+
+        current = make()
+        await current.__aenter__()
+
+        async def restart() -> None:
+            nonlocal current
+            await current.__aexit__(None, None, None)
+            await asyncio.sleep(0.2)  # the receiver is away for a moment
+            current = make()
+            await current.__aenter__()
+
+        async def stimulate() -> None:
+            current.press_distress(current.beacon_ids[0])
+
+        try:
+            yield Twin(
+                options={"port": str(link), **FAST},
+                restart=restart,
+                stimulate=stimulate,
+                bad_command=("no-such-point", "evacuate"),
+                extra={"emulator": lambda: current},
+            )
+        finally:
+            await current.__aexit__(None, None, None)
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+CASE = _BeaconCase()
