@@ -77,7 +77,9 @@ class SecretRef(ConfigModel):
 
 class IdentityConfig(ConfigModel):
     site: str = Field(..., pattern=_ID_RE, description="site name, e.g. 'hq' (A-Z a-z 0-9 - . _)")
-    id: str = Field(..., pattern=_ID_RE, description="gateway id, unique in the site")
+    id: str = Field(
+        ..., pattern=_ID_RE, description="gateway id, unique in the site (A-Z a-z 0-9 - . _)"
+    )
     data_dir: Path = Field(Path("data"), description="directory of the durable store")
     signing_key: Path = Field(
         ..., description="PEM private key that signs batches (Ed25519 or P-256), mode 0600"

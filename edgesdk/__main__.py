@@ -1,0 +1,5 @@
+"""``python -m edgesdk`` is ``edgectl``."""
+
+from edgesdk.cli import main
+
+main()

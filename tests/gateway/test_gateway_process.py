@@ -1,0 +1,108 @@
+"""The real gateway process (``python -m edgesdk gateway run``) against emulators and a real
+mosquitto with TLS and required client certificates, checked at a verifying subscriber."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgesdk.model import EventState, Severity
+from edgesdk.verify import Verifier
+from emulators.beacons.emulator import BeaconEmulator
+from tests.gateway.gwkit import Subscriber, write_config
+from tests.pki import TestPKI
+from tests.support import Mosquitto
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> TestPKI:
+    return TestPKI(tmp_path / "pki")
+
+
+@pytest.fixture
+def tls_broker(pki: TestPKI) -> Iterator[Mosquitto]:
+    with Mosquitto(tls=pki.broker(), persistence=True) as broker:
+        yield broker
+
+
+def start_gateway(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    out = log.open("ab")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "edgesdk", "gateway", "run", "--config", str(config)],
+            stdout=out, stderr=out, cwd=ROOT,
+        )
+    finally:
+        out.close()
+
+
+def stop_gateway(proc: subprocess.Popen[bytes], *, grace: float = 8.0) -> float:
+    """SIGTERM, and how long the process took to exit."""
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+        raise
+    return time.monotonic() - t0
+
+
+async def test_man_down_prealarm_at_20s_alarm_at_30s(
+    tmp_path: Path, pki: TestPKI, tls_broker: Mosquitto
+) -> None:
+    link = tmp_path / "beacons"
+    stop_at = 4.0  # the victim stops moving this many seconds into the run
+    async with BeaconEmulator(crew=2, scenario="man-down", seed=7, link=link,
+                              event_at=stop_at, victim=0) as emu:
+        started = time.time() - emu.sim_time
+        victim = emu.victim
+        cfg = write_config(tmp_path, pki, tls_broker.port, devices=f"""
+[devices.crew]
+driver = "beacon-serial"
+[devices.crew.options]
+port = "{link}"
+""")
+        verifier = Verifier.from_cert_files([pki.dir / "gw1-sign.crt"])
+        async with Subscriber(pki, tls_broker.port, verifier) as sub:
+            proc = start_gateway(cfg, tmp_path / "gateway.log")
+            try:
+                await sub.wait_for(
+                    lambda: any(e.kind == "man-down" and e.severity is Severity.ALARM
+                                for e in sub.events()), timeout=60)
+                arrived = time.time()
+                took = stop_gateway(proc)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=5)
+    log = (tmp_path / "gateway.log").read_text()
+    assert sub.invalid == [], log[-2000:]
+    man_down = [e for e in sub.events("man-down") if e.data.get("beacon") == victim]
+    pre = [e for e in man_down if e.severity is Severity.PREALARM
+           and e.state is EventState.ACTIVE]
+    alarm = [e for e in man_down if e.severity is Severity.ALARM]
+    assert len(pre) == 1, man_down
+    assert len(alarm) == 1, man_down
+    last_motion = float(pre[0].data["last_motion"])
+    # the last movement is when the emulated firefighter stopped (1 Hz telemetry)
+    assert abs(last_motion - (started + stop_at)) < 1.5
+    assert abs(pre[0].time - last_motion - 20.0) < 1.0
+    assert abs(alarm[0].time - last_motion - 30.0) < 1.0
+    # and it reached the subscriber within a second of falling due
+    assert arrived - alarm[0].time < 1.5
+    assert took < 5.0, "SIGTERM must stop the gateway within 5 s"
+    gaps = [a for a in sub.anomalies if type(a).__name__ in ("Gap", "BrokenChain")]
+    assert gaps == []
+    # the other firefighter kept moving: no man-down for them
+    assert all(e.data.get("beacon") == victim for e in sub.events("man-down"))
+    assert (tmp_path / "data-gw1" / "store.sqlite").stat().st_size > 0
