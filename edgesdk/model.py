@@ -120,6 +120,7 @@ class EventKind(enum.StrEnum):
     PANEL_TEST = "panel-test"
     # devices and links
     DEVICE_OFFLINE = "device-offline"
+    HEARTBEAT_STUCK = "heartbeat-stuck"
     RECEIVER_FAULT = "receiver-fault"
     # firefighters
     MAN_DOWN = "man-down"
@@ -165,12 +166,12 @@ class Reading:
     time: float = field(default_factory=_time.time)
 
     def __post_init__(self) -> None:
-        if not _DEVICE_RE.match(self.device):
+        if not _DEVICE_RE.fullmatch(self.device):
             raise ValueError(
                 f"device id {self.device!r} must start with a letter or digit and use only "
                 "A-Z a-z 0-9 - : . _"
             )
-        if not _NAME_RE.match(self.name):
+        if not _NAME_RE.fullmatch(self.name):
             raise ValueError(
                 f"reading name {self.name!r} must start with a letter or digit and use only "
                 "A-Z a-z 0-9 - : . / _"

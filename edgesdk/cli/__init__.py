@@ -41,9 +41,11 @@ def _register() -> None:
     from edgesdk.cli.decode import decode
     from emulators.cli import app as emulate_app
     from gateway.cli import app as gateway_app
+    from provisioning.cli import app as provision_app
 
     app.command("decode")(decode)
     app.add_typer(emulate_app, name="emulate")
+    app.add_typer(provision_app, name="provision")
     app.add_typer(gateway_app, name="gateway")
 
 
