@@ -1,3 +1,5 @@
-"""The broker emulator."""
+"""The embedded MQTT broker: amqtt on a loopback port, for demos and tests."""
 
-__all__: list[str] = []
+from emulators.broker.embedded import MQTT_VERSIONS, EmbeddedBroker
+
+__all__ = ["MQTT_VERSIONS", "EmbeddedBroker"]
