@@ -216,7 +216,7 @@ class Gateway:
             return
         self._sealed(result.stored)
         self._shed(result.shed)
-        self.uplink.notify(Lane.ALARM)
+        self.uplink.notify(Lane.ALARM, result.stored)
         for event, device in taken:  # durable now: the device may stop repeating
             drv = self.drivers.get(device or "")
             if drv is not None:
@@ -265,7 +265,7 @@ class Gateway:
                 self._room.set()
         self._sealed(result.stored)
         self._shed(result.shed)
-        self.uplink.notify(Lane.TELEMETRY)
+        self.uplink.notify(Lane.TELEMETRY, result.stored)
 
     def _sealed(self, stored: list[Stored]) -> None:
         self._seals_after_error += 1
@@ -330,7 +330,7 @@ class Gateway:
             return
         self.counters.snapshots += 1
         self._sealed(result.stored)
-        self.uplink.notify(Lane.EVIDENCE)
+        self.uplink.notify(Lane.EVIDENCE, result.stored)
 
     # -- drivers and rules ----------------------------------------------------------------
     async def _run_driver(self, name: str, drv: driver_api.Driver[Any]) -> None:

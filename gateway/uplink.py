@@ -11,13 +11,14 @@ will; both are on the ``state`` stream, whose consumers need only check that ``s
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import math
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -34,9 +35,14 @@ from gateway.store import Lane, Store, Stored
 __all__ = ["Uplink", "UplinkStats", "tls_context"]
 
 log = logging.getLogger("edgesdk.gateway.uplink")
+# aiomqtt warns about every publish beyond ten in flight; our window is deliberate.
+_mqtt_log = logging.getLogger("edgesdk.gateway.uplink.mqtt")
+_mqtt_log.setLevel(logging.ERROR)
 T = TypeVar("T")
 
 COSE_CONTENT_TYPE = "application/cose; cose-type=cose-sign1"
+# Sealed batches kept in memory for publishing, per lane; past this the uplink reads the store.
+FRESH_MAX_BYTES = 32 << 20
 
 
 @dataclass(slots=True)
@@ -107,17 +113,55 @@ class Uplink:
         self._ack_event = asyncio.Event()
         self._stopping = False
         self._was_connected = False
+        self._fresh: dict[Lane, collections.deque[Stored]] = {
+            ln: collections.deque() for ln in Lane
+        }
+        self._fresh_bytes = dict.fromkeys(Lane, 0)
+        self._caught_up = dict.fromkeys(Lane, False)
         self._client: aiomqtt.Client | None = None
         self.on_delivered: Callable[[Stored], None] | None = None
 
     def topic(self, stream: str) -> str:
         return f"{self.prefix}/{stream}"
 
-    def notify(self, lane: Lane) -> None:
-        """New batches were sealed in ``lane``."""
+    def notify(self, lane: Lane, stored: Sequence[Stored] = ()) -> None:
+        """New batches were sealed (and committed) in ``lane``.
+
+        Passing them in lets the uplink publish from memory instead of reading them back
+        from the store: the hot path. The store stays the source of truth: after a
+        reconnect, or when the in-memory queue overflows, the uplink reads it again.
+        """
+        fresh = self._fresh[lane]
+        for item in stored:
+            fresh.append(item)
+            self._fresh_bytes[lane] += len(item.message)
+        if self._fresh_bytes[lane] > FRESH_MAX_BYTES:
+            fresh.clear()
+            self._fresh_bytes[lane] = 0
+            self._caught_up[lane] = False
         if lane is Lane.ALARM:
             self._alarm.set()
         self._work.set()
+
+    async def _next_batch(self, lane: Lane, after: int, limit: int) -> list[Stored]:
+        """Up to ``limit`` batches of ``lane`` with id > ``after``, oldest first.
+
+        From memory once caught up with the store; otherwise from the store, and a short
+        read means everything newer will arrive through :meth:`notify`.
+        """
+        fresh = self._fresh[lane]
+        if self._caught_up[lane]:
+            out: list[Stored] = []
+            while fresh and len(out) < limit:
+                item = fresh.popleft()
+                self._fresh_bytes[lane] -= len(item.message)
+                if item.id > after:
+                    out.append(item)
+            return out
+        rows = await self._db(self.store.pending, lane, after=after, limit=limit)
+        if len(rows) < limit:
+            self._caught_up[lane] = True
+        return rows
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -175,7 +219,7 @@ class Uplink:
             max_inflight_messages=self.cfg.inflight * 2,
             timeout=10,
             clean_session=True if protocol is aiomqtt.ProtocolVersion.V311 else None,
-            logger=log,
+            logger=_mqtt_log,
         ) as client:
             self._client = client
             self._was_connected = True
@@ -230,6 +274,7 @@ class Uplink:
     async def _pump(self, client: aiomqtt.Client) -> None:
         window = asyncio.Semaphore(self.cfg.inflight)
         cursors = dict.fromkeys(Lane, 0)
+        self._caught_up = dict.fromkeys(Lane, False)  # re-read the store after (re)connect
         tasks: set[asyncio.Task[None]] = set()
         failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:

@@ -39,11 +39,13 @@ def _root(
 
 def _register() -> None:
     from edgesdk.cli.decode import decode
+    from edgesdk.cli.verify import verify
     from emulators.cli import app as emulate_app
     from gateway.cli import app as gateway_app
     from provisioning.cli import app as provision_app
 
     app.command("decode")(decode)
+    app.command("verify")(verify)
     app.add_typer(emulate_app, name="emulate")
     app.add_typer(provision_app, name="provision")
     app.add_typer(gateway_app, name="gateway")

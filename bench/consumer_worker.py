@@ -1,0 +1,121 @@
+"""A verifying subscriber in its own process: every batch is verified and counted.
+
+Prints one JSON object when it stops (SIGTERM, or ``--idle`` seconds with nothing new
+after the first message).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import ssl
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aiomqtt  # noqa: E402
+
+from edgesdk.verify import StreamTracker, Verifier  # noqa: E402
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    verifier = Verifier.from_cert_files([args.signing_cert])
+    tracker = StreamTracker()
+    tls = None
+    if args.ca:
+        tls = ssl.create_default_context(cafile=args.ca)
+        tls.load_cert_chain(args.cert, args.key)
+    counts = {"batches": 0, "readings": 0, "events": 0, "invalid": 0, "duplicates": 0}
+    per_second: dict[int, int] = {}
+    latencies: list[float] = []
+    first = last = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    seen: set[tuple[str, int]] = set()
+    anomalies: dict[str, int] = {}
+
+    async def consume() -> None:
+        nonlocal first, last
+        async with aiomqtt.Client(
+            "127.0.0.1",
+            args.port,
+            tls_context=tls,
+            identifier=args.client_id,
+            clean_session=False,
+            protocol=aiomqtt.ProtocolVersion.V311,
+            max_queued_incoming_messages=0,
+        ) as client:
+            await client.subscribe(args.topic, qos=1)
+            print(json.dumps({"ready": True}), flush=True)
+            async for msg in client.messages:
+                now = time.time()
+                try:
+                    b = verifier.verify(bytes(msg.payload))  # type: ignore[arg-type]
+                except Exception:  # noqa: BLE001 - counted
+                    counts["invalid"] += 1
+                    continue
+                if b.stream == "state":
+                    continue
+                key = (b.stream, b.seq)
+                if key in seen:
+                    counts["duplicates"] += 1
+                    continue
+                seen.add(key)
+                for a in tracker.observe(b):
+                    anomalies[type(a).__name__] = anomalies.get(type(a).__name__, 0) + 1
+                first = first or now
+                last = now
+                counts["batches"] += 1
+                counts["readings"] += len(b.readings)
+                counts["events"] += len(b.events)
+                sec = int(now)
+                per_second[sec] = per_second.get(sec, 0) + len(b.readings)
+                for e in b.events:
+                    sent = e.data.get("sent")
+                    if isinstance(sent, float):
+                        latencies.append(now - sent)
+
+    task = asyncio.create_task(consume())
+    idle_since = time.time()
+    while not stop.is_set() and not task.done():
+        await asyncio.sleep(0.1)
+        if last is not None and args.idle and time.time() - last > args.idle:
+            break
+        if last is None and time.time() - idle_since > args.start_timeout:
+            break
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    gaps = tracker.finish()
+    return {
+        **counts,
+        "first": first,
+        "last": last,
+        "per_second": per_second,
+        "latencies": latencies,
+        "anomalies": anomalies,
+        "open_gaps": len([g for g in gaps if not g.accounted]),
+    }
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--topic", default="edge/v1/#")
+    p.add_argument("--signing-cert", required=True)
+    p.add_argument("--ca")
+    p.add_argument("--cert")
+    p.add_argument("--key")
+    p.add_argument("--client-id", default="bench-consumer")
+    p.add_argument("--idle", type=float, default=0.0)
+    p.add_argument("--start-timeout", type=float, default=600.0)
+    out = asyncio.run(main(p.parse_args()))
+    print(json.dumps(out), flush=True)
