@@ -42,6 +42,7 @@ def _register() -> None:
     from edgesdk.cli.verify import verify
     from emulators.cli import app as emulate_app
     from gateway.cli import app as gateway_app
+    from gateway.demo.cli import demo
     from provisioning.cli import app as provision_app
 
     app.command("decode")(decode)
@@ -49,6 +50,7 @@ def _register() -> None:
     app.add_typer(emulate_app, name="emulate")
     app.add_typer(provision_app, name="provision")
     app.add_typer(gateway_app, name="gateway")
+    app.command("demo")(demo)
 
 
 _register()
