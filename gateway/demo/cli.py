@@ -27,6 +27,9 @@ def demo(
     ] = None,
     workdir: Annotated[Path | None, typer.Option(help="keep keys, config and store here")] = None,
     seed: Annotated[int, typer.Option(help="seed of every emulator (same seed, same run)")] = 1,
+    stop_when_done: Annotated[
+        bool, typer.Option(help="end as soon as every expected alarm has arrived verified")
+    ] = False,
 ) -> None:
     """Run the whole stack on emulators: a fire drill, a firefighter down, smoke in the lobby.
 
@@ -74,7 +77,9 @@ def demo(
                     refresh_per_second=4,
                 )
                 live.start()
-            run = asyncio.create_task(stack.run(duration, refresh=refresh))
+            run = asyncio.create_task(
+                stack.run(duration, refresh=refresh, until_complete=stop_when_done)
+            )
             waiter = asyncio.create_task(stop.wait())
             await asyncio.wait([run, waiter], return_when=asyncio.FIRST_COMPLETED)
             if not run.done():
@@ -85,7 +90,13 @@ def demo(
                 live.stop()
             return summary(stack.state, stack.gateway)
 
-    result = asyncio.run(main())
+    from edgesdk.errors import EdgeError
+
+    try:
+        result = asyncio.run(main())
+    except EdgeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
     else:

@@ -129,6 +129,7 @@ class Stack:
         self.broker_url = broker
         self.seed = seed
         self.dir = workdir or Path(tempfile.mkdtemp(prefix="edgesdk-demo-"))
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.state = DemoState()
         self.gateway: Any = None
         self._stack = contextlib.AsyncExitStack()
