@@ -89,6 +89,7 @@ class Gateway:
             sealer=self._sealer,
             telemetry_max_bytes=cfg.retention.telemetry_max_bytes,
             telemetry_max_age=cfg.retention.telemetry_max_age,
+            min_free_bytes=cfg.retention.min_free_bytes,
         )
         password = (
             cfg.uplink.key_passphrase.read() if cfg.uplink.key_passphrase is not None else None

@@ -154,6 +154,12 @@ class RetentionConfig(ConfigModel):
     telemetry_max_age: float = Field(
         7 * 86400.0, gt=0, description="oldest unsent telemetry kept, seconds"
     )
+    min_free_bytes: int = Field(
+        16 << 20,
+        ge=0,
+        description="free space kept on the data filesystem: below it, telemetry is shed "
+        "(alarms never)",
+    )
 
 
 class HealthConfig(ConfigModel):
