@@ -11,6 +11,8 @@ from bench.common import emit
 
 BENCHES: dict[str, str] = {
     "pipeline": "bench.pipeline",
+    "alarm-latency": "bench.latency",
+    "drain": "bench.drain",
 }
 
 
