@@ -551,6 +551,12 @@ def _read_toml(text: str, file: str) -> dict[str, Any]:
             line=int(m.group(1)) if m else None,
             fix="correct the TOML syntax at that line",
         ) from exc
+    except RecursionError as exc:  # tomllib (Python < 3.14) recurses once per nesting level
+        raise ConfigError(
+            "not valid TOML: arrays or inline tables nested too deeply",
+            file=file,
+            fix="flatten the nesting",
+        ) from exc
 
 
 @functools.lru_cache(maxsize=16)
@@ -580,5 +586,9 @@ def load_profile(name_or_path: str | Path) -> Profile:
             f"cannot read profile: {exc.strerror or exc}",
             file=str(path),
             fix="check the path and its permissions",
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text: {exc}", file=str(path), fix="save the file as UTF-8 (TOML is UTF-8)"
         ) from exc
     return Profile.from_mapping(_read_toml(text, str(path)), file=str(path))
