@@ -13,6 +13,7 @@ BENCHES: dict[str, str] = {
     "pipeline": "bench.pipeline",
     "alarm-latency": "bench.latency",
     "drain": "bench.drain",
+    "panel-to-consumer": "bench.panel_latency",
 }
 
 

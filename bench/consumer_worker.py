@@ -40,6 +40,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     seen: set[tuple[str, int]] = set()
+    arrivals: list[list[object]] = []
     anomalies: dict[str, int] = {}
 
     async def consume() -> None:
@@ -82,6 +83,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                     sent = e.data.get("sent")
                     if isinstance(sent, float):
                         latencies.append(now - sent)
+                    if args.arrivals:
+                        arrivals.append([e.kind, e.state.value, str(e.data.get("point")), now])
 
     task = asyncio.create_task(consume())
     idle_since = time.time()
@@ -101,6 +104,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "last": last,
         "per_second": per_second,
         "latencies": latencies,
+        "arrivals": arrivals,
         "anomalies": anomalies,
         "open_gaps": len([g for g in gaps if not g.accounted]),
     }
@@ -116,6 +120,7 @@ if __name__ == "__main__":
     p.add_argument("--key")
     p.add_argument("--client-id", default="bench-consumer")
     p.add_argument("--idle", type=float, default=0.0)
+    p.add_argument("--arrivals", action="store_true", help="record every event's arrival")
     p.add_argument("--start-timeout", type=float, default=600.0)
     out = asyncio.run(main(p.parse_args()))
     print(json.dumps(out), flush=True)

@@ -31,6 +31,7 @@ class Rig:
         idle: float = 3.0,
         name: str = "bench-consumer",
         start_timeout: float = 600.0,
+        arrivals: bool = False,
     ) -> subprocess.Popen[bytes]:
         crt, key = self.pki.client(name)
         cmd = [
@@ -56,6 +57,8 @@ class Rig:
             "--key",
             str(key),
         ]
+        if arrivals:
+            cmd.append("--arrivals")
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=ROOT)
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -92,7 +95,7 @@ async def rig(
         yield Rig(tmp, pki, broker, cfg)
 
 
-async def wait_until(pred: Any, timeout: float, step: float = 0.05) -> None:
-    async with asyncio.timeout(timeout):
+async def wait_until(pred: Any, limit: float, step: float = 0.05) -> None:
+    async with asyncio.timeout(limit):
         while not pred():
             await asyncio.sleep(step)
