@@ -14,6 +14,7 @@ BENCHES: dict[str, str] = {
     "alarm-latency": "bench.latency",
     "drain": "bench.drain",
     "panel-to-consumer": "bench.panel_latency",
+    "modbus-poll": "bench.modbus_poll",
 }
 
 
