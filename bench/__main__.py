@@ -15,6 +15,7 @@ BENCHES: dict[str, str] = {
     "drain": "bench.drain",
     "panel-to-consumer": "bench.panel_latency",
     "modbus-poll": "bench.modbus_poll",
+    "footprint": "bench.footprint",
 }
 
 

@@ -31,6 +31,9 @@ async def run() -> dict[str, Any]:
         await wait_until(lambda: gw.counters.readings_sealed >= BACKLOG, 180, 0.1)
         stored = gw.store.stats()
         size = stored.bytes["telemetry"]
+        path = gw.store.path
+        wal = path.with_name(path.name + "-wal")
+        on_disk = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
         r.broker.start()
         sub = r.consumer("edge/v1/hq/gw1/telemetry", idle=3.0, name="drain")
         await wait_until(lambda: gw.uplink.stats.connected, 30)
@@ -44,7 +47,9 @@ async def run() -> dict[str, Any]:
     return {
         "stored_readings": BACKLOG,
         "stored_batches": stored.batches["telemetry"],
-        "stored_bytes": size,
+        "stored_message_bytes": size,
+        "store_file_bytes": on_disk,
+        "disk_bytes_per_reading": round(on_disk / BACKLOG, 1),
         "acked_in_s": round(acked_s, 2),
         "delivered_readings_per_s": round(BACKLOG / acked_s),
         "verified_readings": out["readings"],

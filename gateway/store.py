@@ -183,6 +183,7 @@ class Store:
         self._streams: dict[str, tuple[int, bytes]] = {}
         self._telemetry_bytes = 0
         self._seals_since_disk_check = 0
+        self._disk_cap: int | None = None
         self.boot = 0
         self.shed_batches = 0
         self.shed_readings = 0
@@ -387,10 +388,9 @@ class Store:
         self._seals_since_disk_check += 1
         if self._seals_since_disk_check >= 16:
             self._seals_since_disk_check = 0
-            free = self._free_bytes()
-            if free is not None and free < self.min_free_bytes:
-                # Low disk: shrink the telemetry cap so the store stops growing.
-                cap = min(cap, max(0, self._telemetry_bytes - (self.min_free_bytes - free)))
+            self._disk_cap = self._disk_cap_now(db)
+        if self._disk_cap is not None:
+            cap = min(cap, self._disk_cap)
         oldest_allowed = now - self.telemetry_max_age
         budget = self._telemetry_bytes
         dropped: list[tuple[int, str, int, int, int, str | None]] = []
@@ -425,6 +425,23 @@ class Store:
         return _Shed(
             ranges, self._telemetry_bytes - budget, len(dropped), sum(d[4] for d in dropped)
         )
+
+    def _disk_cap_now(self, db: sqlite3.Connection) -> int | None:
+        """A telemetry cap that keeps ``min_free_bytes`` free on the filesystem, or None.
+
+        Pages freed by shedding stay inside the database file (SQLite reuses them), so
+        they count as free room: the filesystem's free space alone would keep shrinking
+        the cap to nothing.
+        """
+        free = self._free_bytes()
+        if free is None:
+            return None
+        (pages,) = db.execute("PRAGMA freelist_count").fetchone()
+        (page_size,) = db.execute("PRAGMA page_size").fetchone()
+        room = free + int(pages) * int(page_size)
+        if room >= self.min_free_bytes:
+            return None
+        return max(0, self._telemetry_bytes - (self.min_free_bytes - room))
 
     def _take_lost(self, db: sqlite3.Connection) -> list[LostRange]:
         rows = db.execute("SELECT stream, first, last, reason FROM lost ORDER BY id").fetchall()
