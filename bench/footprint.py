@@ -10,6 +10,7 @@ Disk bytes per stored reading come from the ``drain`` benchmark (1,000,000 readi
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,11 @@ broker = "{site_broker.url}"
             procs.append(gw)
             ps = psutil.Process(gw.pid)
             time.sleep(WARMUP)
+            profile = os.environ.get("BENCH_PYSPY")  # e.g. /tmp/gw.collapsed: where CPU goes
+            if profile:
+                subprocess.Popen(["py-spy", "record", "-d", str(int(MEASURE) - 5), "-f", "raw",
+                                  "-o", profile, "-p", str(gw.pid)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             c0 = ps.cpu_times()
             t0 = time.time()
             rss: list[int] = []

@@ -7,6 +7,8 @@ Groups live beside the code they drive (``emulators.cli``, ``gateway.cli``,
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from edgesdk import __version__
@@ -37,25 +39,65 @@ def _root(
     """edgesdk command line."""
 
 
-def _register() -> None:
+def _decode() -> None:
     from edgesdk.cli.decode import decode
-    from edgesdk.cli.verify import verify
-    from emulators.cli import app as emulate_app
-    from gateway.cli import app as gateway_app
-    from gateway.demo.cli import demo
-    from provisioning.cli import app as provision_app
 
     app.command("decode")(decode)
+
+
+def _verify() -> None:
+    from edgesdk.cli.verify import verify
+
     app.command("verify")(verify)
+
+
+def _emulate() -> None:
+    from emulators.cli import app as emulate_app
+
     app.add_typer(emulate_app, name="emulate")
+
+
+def _provision() -> None:
+    from provisioning.cli import app as provision_app
+
     app.add_typer(provision_app, name="provision")
+
+
+def _gateway() -> None:
+    from gateway.cli import app as gateway_app
+
     app.add_typer(gateway_app, name="gateway")
+
+
+def _demo() -> None:
+    from gateway.demo.cli import demo
+
     app.command("demo")(demo)
 
 
-_register()
+# Each group is imported only when its command runs: the gateway process on a small box
+# (``edgectl gateway run``) then does not carry the emulators, the provisioning CLI or the
+# consumer in memory. ``edgectl --help`` (or an unknown command) registers them all.
+_GROUPS = {
+    "decode": _decode,
+    "verify": _verify,
+    "emulate": _emulate,
+    "provision": _provision,
+    "gateway": _gateway,
+    "demo": _demo,
+}
+
+
+def _register(argv: list[str] | None = None) -> None:
+    args = [a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("-")]
+    wanted = _GROUPS.get(args[0]) if args else None
+    for name, register in _GROUPS.items():
+        if wanted is None or register is wanted:
+            register()
+        del name
 
 
 def main() -> None:
     """Console-script entry point."""
+    _register()
     app()

@@ -50,8 +50,9 @@ class TcpProbeDriver(driver.Driver[TcpProbeConfig]):
 
 def main() -> None:
     driver.register("tcp-probe", TcpProbeDriver)
-    from edgesdk.cli import app
+    from edgesdk.cli import _register, app
 
+    _register(sys.argv[1:])
     app(args=sys.argv[1:], prog_name="edgectl")
 
 
