@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 from pathlib import Path
 
 from edgesdk.verify import Verifier
@@ -58,4 +59,4 @@ broker = "{mosquitto.url}"
     assert sub.invalid == []
     # rate-limited: at most one snapshot per camera per snapshot_min_interval (1 s)
     times = sorted(r.batch.t for r in snaps)
-    assert all(b - a >= 0.9 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(times))
