@@ -267,6 +267,15 @@ _PATH_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _absolute(value: str, base: Path, key: str) -> str:
+    # a TOML string may hold \u0000, which no path can: Path.resolve() would raise ValueError
+    if "\0" in value:
+        raise ConfigError(
+            "a path cannot contain a NUL character", key=key, fix="remove the \\u0000 escape"
+        )
+    return value if os.path.isabs(value) else str((base / value).resolve())
+
+
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     for table, keys in _PATH_KEYS.items():
         section = data.get(table)
@@ -274,17 +283,17 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
             continue
         for key in keys:
             value = section.get(key)
+            where = f"{table}.{key}"
             if isinstance(value, str) and value:
-                section[key] = str((base / value).resolve()) if not os.path.isabs(value) else value
+                section[key] = _absolute(value, base, where)
             if isinstance(value, list):
                 section[key] = [
-                    str((base / v).resolve()) if isinstance(v, str) and not os.path.isabs(v) else v
-                    for v in value
+                    _absolute(v, base, f"{where}[{i}]") if isinstance(v, str) else v
+                    for i, v in enumerate(value)
                 ]
-        for sub in section.values():
+        for name, sub in section.items():
             if isinstance(sub, dict) and isinstance(sub.get("file"), str):
-                f = sub["file"]
-                sub["file"] = f if os.path.isabs(f) else str((base / f).resolve())
+                sub["file"] = _absolute(sub["file"], base, f"{table}.{name}.file")
 
 
 def line_of(text: str, key: str | None) -> int | None:
@@ -331,8 +340,14 @@ def loads(text: str, *, file: str = "<config>", base: Path | None = None) -> Gat
             line=int(m.group(1)) if m else None,
             fix="correct the TOML syntax at that line",
         ) from exc
-    _resolve_paths(data, base or Path.cwd())
+    except RecursionError as exc:  # tomllib (Python < 3.14) recurses once per nesting level
+        raise ConfigError(
+            "not valid TOML: arrays or inline tables nested too deeply",
+            file=file,
+            fix="flatten the nesting",
+        ) from exc
     try:
+        _resolve_paths(data, base or Path.cwd())
         cfg = parse(GatewayConfig, data, file=file)
     except ConfigError as exc:
         exc.line = line_of(text, exc.key)
@@ -352,6 +367,10 @@ def load(path: str | os.PathLike[str]) -> GatewayConfig:
             f"cannot read config: {exc.strerror}",
             file=str(p),
             fix="check the path given to --config",
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text: {exc}", file=str(p), fix="save the file as UTF-8 (TOML is UTF-8)"
         ) from exc
     return loads(text, file=str(p), base=p.resolve().parent)
 

@@ -136,6 +136,8 @@ def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
 def _score(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _wrong(f"{key!r} must be a number in 0..1, not {value!r:.40}")
+    if isinstance(value, int) and not 0 <= value <= 1:  # float() overflows beyond 1e308
+        raise _wrong(f"{key!r} must be within 0..1 (got {value!r:.40})")
     score = float(value)
     if not (math.isfinite(score) and 0.0 <= score <= 1.0):
         raise _wrong(f"{key!r} must be within 0..1 (got {score})")
@@ -150,7 +152,10 @@ def _number(obj: Mapping[str, Any], key: str) -> None:
     value = obj.get(key)
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _wrong(f"{key!r} must be a finite number, not {value!r:.40}")
+    # an int is always finite (and math.isfinite would overflow on one beyond 1e308)
+    if isinstance(value, float) and not math.isfinite(value):
         raise _wrong(f"{key!r} must be a finite number, not {value!r:.40}")
 
 

@@ -237,7 +237,10 @@ class SiteTrust:
         if at is None:
             _validity(ca, cert.not_valid_before_utc, f"the site CA {ca_name}")
             return
-        when = dt.datetime.fromtimestamp(at, dt.UTC)
+        try:
+            when = dt.datetime.fromtimestamp(at, dt.UTC)
+        except (OverflowError, OSError, ValueError) as exc:  # a hostile t such as 1e300
+            raise SignatureError(f"sealing time t={at!r} is not a representable date") from exc
         _validity(cert, when, "the certificate")
         _validity(ca, when, f"the site CA {ca_name}")
 

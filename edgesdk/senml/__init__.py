@@ -28,9 +28,10 @@ from edgesdk.senml._codec import (
 )
 from edgesdk.senml._model import CborPack, Pack, Record, SenMLError
 from edgesdk.senml._readings import pack_readings, unpack_readings
-from edgesdk.senml._resolve import resolve
+from edgesdk.senml._resolve import MAX_NAME_LENGTH, resolve
 
 __all__ = [
+    "MAX_NAME_LENGTH",
     "CborPack",
     "Pack",
     "Record",

@@ -30,6 +30,7 @@ from edgesdk.senml._model import (
     check_number,
     known_fields,
     label_of,
+    show,
 )
 
 __all__ = [
@@ -76,11 +77,11 @@ def to_json_labels(pack: Sequence[Mapping[int, Any]]) -> Pack:
             if type(key) is int:
                 label = CBOR_TO_JSON.get(key)
                 if label is None:
-                    raise SenMLError(f"record {i}: CBOR label {key} has no JSON label")
+                    raise SenMLError(f"record {i}: CBOR label {show(key)} has no JSON label")
             elif isinstance(key, str):
                 label = key
             else:
-                raise SenMLError(f"record {i}: labels must be text or integers, got {key!r}")
+                raise SenMLError(f"record {i}: labels must be text or integers, got {show(key)}")
             if label in new:
                 raise SenMLError(f"record {i}: field {label!r} appears twice")
             new[label] = value

@@ -7,6 +7,7 @@ exactly the same things with the same messages.
 from __future__ import annotations
 
 import re
+import reprlib
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ __all__ = [
     "check_number",
     "known_fields",
     "label_of",
+    "show",
     "valid_name",
 ]
 
@@ -95,6 +97,27 @@ class Record:
     update_time: float | None = None
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+
+
+def show(value: Any) -> str:
+    """A short ``repr`` of a received value for an error message.
+
+    Bounded on purpose: CBOR string references (tags 25/256) and shared values (28/29) let
+    a few bytes stand for one long string repeated thousands of times, whose full repr
+    would take gigabytes. And CBOR bignums (tags 2/3) decode to integers Python refuses to
+    print (over 4300 digits, ``ValueError``): quoting one would turn a SenMLError into a
+    crash.
+    """
+    try:
+        return _SHORT.repr(value)
+    except ValueError:
+        if isinstance(value, int):
+            return f"<integer of {value.bit_length()} bits>"
+        return f"<unprintable {type(value).__name__}>"
+
+
 def valid_name(name: str) -> bool:
     """True if ``name`` is a legal concatenated SenML name (RFC 8428 section 4.5.1)."""
     return _NAME_RE.fullmatch(name) is not None
@@ -112,7 +135,7 @@ def check_number(value: Any, what: str) -> float | int:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         if not -_FLOAT_MAX <= value <= _FLOAT_MAX:
-            raise SenMLError(f"{what}: integer {value} is outside the range of a double")
+            raise SenMLError(f"{what}: integer {show(value)} is outside the range of a double")
         return value
     raise SenMLError(f"{what}: must be a number, got {type(value).__name__}")
 
@@ -141,10 +164,10 @@ def _check_field(label: str, value: Any, what: str) -> None:
             raise SenMLError(f"{what}: must be bytes, got {type(value).__name__}")
     else:  # bver: RFC 8428 section 6 allows only an unsigned integer
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SenMLError(f"{what}: must be a positive integer, got {value!r}")
+            raise SenMLError(f"{what}: must be a positive integer, got {show(value)}")
         if value > SUPPORTED_VERSION:
             raise SenMLError(
-                f"{what}: version {value} is newer than the supported {SUPPORTED_VERSION}"
+                f"{what}: version {show(value)} is newer than the supported {SUPPORTED_VERSION}"
             )
 
 
@@ -159,7 +182,7 @@ def _slow_label(key: Any, index: int) -> str | None:
             raise SenMLError(f"record {index}: must-understand field {key!r} is not supported")
         return None
     # bool, float, bytes... (True == 1 and 2.0 == 2 would otherwise pass as labels)
-    raise SenMLError(f"record {index}: labels must be text or integers, got {key!r}")
+    raise SenMLError(f"record {index}: labels must be text or integers, got {show(key)}")
 
 
 # Every key that names a known field, in both label styles, for one dict lookup per field.
