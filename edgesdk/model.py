@@ -39,6 +39,8 @@ DataValue: TypeAlias = bool | int | float | str | bytes | list[Any] | dict[str, 
 # Device ids and reading names become SenML names ("<device>/<name>"), whose characters
 # RFC 8428 section 4.5.1 limits to A-Z a-z 0-9 - : . / _ and which must start with a
 # letter or digit. Device ids may not contain "/" so the split is unambiguous.
+# The longest full SenML name ("<device>/<name>") consumers accept (edgesdk.senml).
+MAX_NAME_LENGTH = 256
 _DEVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-:._]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-:./_]*$")
 
@@ -166,6 +168,11 @@ class Reading:
     time: float = field(default_factory=_time.time)
 
     def __post_init__(self) -> None:
+        if len(self.device) + 1 + len(self.name) > MAX_NAME_LENGTH:
+            raise ValueError(
+                f"reading {self.device}/{self.name[:40]}...: the full name must be at most "
+                f"{MAX_NAME_LENGTH} characters (consumers refuse longer SenML names)"
+            )
         if not _DEVICE_RE.fullmatch(self.device):
             raise ValueError(
                 f"device id {self.device!r} must start with a letter or digit and use only "

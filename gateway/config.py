@@ -121,7 +121,11 @@ class UplinkConfig(ConfigModel):
         description="longest reconnect delay, s (2 s: back within 2 s of the broker's return)",
     )
     snapshot_max_bytes: int = Field(
-        262_144, ge=1024, le=16_777_216, description="largest camera snapshot forwarded, bytes"
+        262_144,
+        ge=1024,
+        le=1_048_576,
+        description="largest camera snapshot forwarded, bytes (at most 1 MiB: consumers refuse "
+        "larger messages before decoding them)",
     )
     snapshot_min_interval: float = Field(
         1.0, ge=0, description="seconds between snapshots of one camera"
@@ -277,6 +281,9 @@ def _absolute(value: str, base: Path, key: str) -> str:
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    ident = data.get("gateway")
+    if isinstance(ident, dict):
+        ident.setdefault("data_dir", "data")  # the default, too, is relative to the file
     for table, keys in _PATH_KEYS.items():
         section = data.get(table)
         if not isinstance(section, dict):

@@ -64,6 +64,14 @@ _COUNTED: dict[type, str] = {
 }
 
 
+# A gateway never sends more: telemetry batches are ~20 KB, snapshots at most 1 MiB (the
+# gateway's snapshot_max_bytes cap), births a few KB with their certificates. Decoding an
+# unverified message costs up to ~150x its size in memory, so bigger ones are refused
+# before any decoding.
+MAX_PAYLOAD = 2 << 20
+MAX_STATE_PAYLOAD = 64 << 10
+
+
 @dataclass(slots=True)
 class _Parked:
     deadline: float
@@ -90,10 +98,16 @@ class Inspector:
         prefix: str = "edge/v1",
         unknown_key_grace: float = 2.0,
         max_parked: int = 10_000,
+        max_payload: int = MAX_PAYLOAD,
+        max_state_payload: int = MAX_STATE_PAYLOAD,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if unknown_key_grace < 0 or max_parked < 0:
             raise ConfigError("unknown_key_grace and max_parked must be >= 0")
+        if max_payload < 1024 or max_state_payload < 1024:
+            raise ConfigError("max_payload and max_state_payload must be >= 1024 bytes")
+        self.max_payload = max_payload
+        self.max_state_payload = max_state_payload
         self.trust = trust
         self.tracker: Tracker = tracker if tracker is not None else LocalTracker()
         self.prefix = prefix.strip("/")
@@ -126,6 +140,11 @@ class Inspector:
         if where is None:
             detail = f"topic is not {self.prefix}/<site>/<gw>/<stream>"
             return self._count([Rejected(topic, "wrong-topic", detail, payload)])
+        limit = self.max_state_payload if where[2] == STATE_STREAM else self.max_payload
+        if len(payload) > limit:
+            # decoding costs memory before the signature can be checked: refuse first
+            detail = f"{len(payload)} bytes, over the {limit}-byte limit for this stream"
+            return self._count([Rejected(topic, "malformed", detail, payload[:64])])
         out: list[Outcome] = []
         if where[2] == STATE_STREAM:
             unverified = _birth(payload)

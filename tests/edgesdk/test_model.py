@@ -80,3 +80,11 @@ def test_reading_rejects_non_finite_values_and_times(bad: float) -> None:
         Reading("dev", "x", bad)
     with pytest.raises(ValueError, match="finite"):
         Reading("dev", "x", 1.0, time=bad)
+
+
+def test_reading_full_name_fits_what_consumers_accept() -> None:
+    from edgesdk.model import MAX_NAME_LENGTH
+
+    Reading("d" * 100, "n" * (MAX_NAME_LENGTH - 101), 1)  # "<device>/<name>" = 256 chars
+    with pytest.raises(ValueError, match="at most 256"):
+        Reading("d" * 100, "n" * (MAX_NAME_LENGTH - 100), 1)

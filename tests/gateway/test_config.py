@@ -92,3 +92,9 @@ def test_secret_refs_never_show_values(tmp_path: Path, monkeypatch: pytest.Monke
         config.SecretRef(env="NOPE_NOT_SET").read()
     with pytest.raises(ValidationError, match="exactly one of 'file' or 'env'"):
         config.SecretRef(file=tmp_path / "f", env="X")
+
+
+def test_default_data_dir_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    p = tmp_path / "gw.toml"
+    p.write_text(GOOD)
+    assert config.load(p).gateway.data_dir == tmp_path / "data"
