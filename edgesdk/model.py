@@ -153,6 +153,30 @@ def new_event_id() -> str:
     return uuid.uuid4().hex
 
 
+_VALID_NAMES: set[tuple[str, str]] = set()
+_VALID_NAMES_MAX = 65_536
+
+
+def _check_names(device: str, name: str) -> None:
+    if not (isinstance(device, str) and isinstance(name, str)):
+        raise TypeError("reading device and name must be strings")
+    if len(device) + 1 + len(name) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"reading {device}/{name[:40]}...: the full name must be at most "
+            f"{MAX_NAME_LENGTH} characters (consumers refuse longer SenML names)"
+        )
+    if not _DEVICE_RE.fullmatch(device):
+        raise ValueError(
+            f"device id {device!r} must start with a letter or digit and use only "
+            "A-Z a-z 0-9 - : . _"
+        )
+    if not _NAME_RE.fullmatch(name):
+        raise ValueError(
+            f"reading name {name!r} must start with a letter or digit and use only "
+            "A-Z a-z 0-9 - : . / _"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """One value of one device at one time.
@@ -168,21 +192,12 @@ class Reading:
     time: float = field(default_factory=_time.time)
 
     def __post_init__(self) -> None:
-        if len(self.device) + 1 + len(self.name) > MAX_NAME_LENGTH:
-            raise ValueError(
-                f"reading {self.device}/{self.name[:40]}...: the full name must be at most "
-                f"{MAX_NAME_LENGTH} characters (consumers refuse longer SenML names)"
-            )
-        if not _DEVICE_RE.fullmatch(self.device):
-            raise ValueError(
-                f"device id {self.device!r} must start with a letter or digit and use only "
-                "A-Z a-z 0-9 - : . _"
-            )
-        if not _NAME_RE.fullmatch(self.name):
-            raise ValueError(
-                f"reading name {self.name!r} must start with a letter or digit and use only "
-                "A-Z a-z 0-9 - : . / _"
-            )
+        key = (self.device, self.name)
+        if key not in _VALID_NAMES:  # names repeat: validate each pair once (hot path)
+            _check_names(self.device, self.name)
+            if len(_VALID_NAMES) >= _VALID_NAMES_MAX:
+                _VALID_NAMES.clear()
+            _VALID_NAMES.add(key)
         value = self.value
         if type(value) is float and not math.isfinite(value):
             raise ValueError(f"reading value must be finite, not {value}")

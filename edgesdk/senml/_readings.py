@@ -13,6 +13,7 @@ CBOR carries floats exactly, so every finite time comes back bit for bit.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,9 @@ from edgesdk.senml._model import CborPack, SenMLError
 from edgesdk.senml._resolve import resolve
 
 __all__ = ["pack_readings", "unpack_readings"]
+
+_FAST_KEYS = frozenset({-2, -3, 0, 1, 2, 3, 4, 6, 8})
+_ABSOLUTE = 2**28  # RFC 8428: smaller resolved times are relative to "now"
 
 # CBOR labels (RFC 8428 section 6), spelled out so the hot loop does no table lookups.
 _BN, _BT, _N, _U, _V, _VS, _VB, _T, _VD = -2, -3, 0, 1, 2, 3, 4, 6, 8
@@ -91,6 +95,18 @@ def unpack_readings(
     reading name. Raises :class:`SenMLError` for a name without ``/``, a device or reading
     name :class:`~edgesdk.model.Reading` refuses, or a record with a sum but no value.
     """
+    fast = _fast_unpack(pack) if now is None and type(pack) is list and pack else None
+    if fast is not None:
+        return fast
+    return _full_unpack(pack, now=now)
+
+
+def _full_unpack(
+    pack: Sequence[Mapping[int, Any]] | Sequence[Mapping[str, Any]],
+    *,
+    now: float | None = None,
+) -> list[Reading]:
+    """:func:`unpack_readings` through the complete resolver (any valid pack)."""
     readings: list[Reading] = []
     for i, rec in enumerate(resolve(pack, now=now)):
         device, slash, name = rec.name.partition("/")
@@ -112,3 +128,74 @@ def unpack_readings(
         except (ValueError, TypeError) as exc:
             raise SenMLError(f"record {i}: {exc}") from exc
     return readings
+
+
+def _fast_unpack(pack: Sequence[Mapping[Any, Any]]) -> list[Reading] | None:
+    """The common case, quickly: a pack as :func:`pack_readings` writes it.
+
+    Handles only CBOR-labelled records using ``bn``, ``bt``, ``n``, ``u``, ``t`` and one of
+    ``v``/``vs``/``vb``/``vd``, with float times that resolve to absolute epoch seconds.
+    Anything else (or anything doubtful) returns None and the full :func:`resolve` path
+    decides, so what is accepted, rejected and returned never differs: the fast path only
+    accepts what the full path accepts, and builds the same readings (a property test
+    checks this). Verifying consumers spend most of their time here.
+    """
+    out: list[Reading] = []
+    device = ""
+    bt = 0.0
+    have_bt = False
+    isfinite = math.isfinite
+    for rec in pack:
+        if type(rec) is not dict or not rec.keys() <= _FAST_KEYS:
+            return None
+        if _BN in rec:
+            bn = rec[_BN]
+            if type(bn) is not str or not bn.endswith("/") or bn.count("/") != 1:
+                return None
+            device = bn[:-1]
+        if _BT in rec:
+            bt = rec[_BT]
+            if type(bt) is not float or not isfinite(bt):
+                return None
+            have_bt = True
+        name = rec.get(_N)
+        if type(name) is not str or not device or not have_bt:
+            return None
+        if _T in rec:
+            t = rec[_T]
+            if type(t) is not float or not isfinite(t):
+                return None
+            when = bt + t
+        else:
+            when = bt
+        if not when >= _ABSOLUTE or not isfinite(when):
+            return None
+        unit = rec.get(_U)
+        if unit is not None and type(unit) is not str:
+            return None
+        if _V in rec:
+            value = rec[_V]
+            kind = type(value)
+            if (kind is not float and kind is not int) or (kind is float and not isfinite(value)):
+                return None
+            if _VS in rec or _VB in rec or _VD in rec:
+                return None
+        elif _VS in rec:
+            value = rec[_VS]
+            if type(value) is not str or _VB in rec or _VD in rec:
+                return None
+        elif _VB in rec:
+            value = rec[_VB]
+            if type(value) is not bool or _VD in rec:
+                return None
+        elif _VD in rec:
+            value = rec[_VD]
+            if type(value) is not bytes:
+                return None
+        else:
+            return None
+        try:
+            out.append(Reading(device, name, value, unit, when))
+        except (ValueError, TypeError):
+            return None
+    return out
