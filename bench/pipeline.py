@@ -103,18 +103,39 @@ telemetry_max_bytes = {4 << 30}
     }
 
 
+RATES = (100_000, 125_000, 150_000)
+
+
 def main(as_json: bool = True, **kw: Any) -> dict[str, Any]:
+    """A short sweep of offered rates; ``sustained`` is the highest rate the pipeline kept
+    up with: delivered (verified at the consumer) >= 97% of offered, and the backlog at
+    the end under two seconds of traffic."""
+    steps = []
+    sustained = 0
+    for rate in RATES:
+        fig = asyncio.run(run(rate=rate, warmup=3.0, measure=10.0))
+        fig["offered_target"] = rate
+        steps.append(fig)
+        kept_up = (
+            fig["delivered_readings_per_s"] >= 0.97 * fig["offered_readings_per_s"]
+            and fig["backlog_batches_at_end"] * 500 <= 2 * rate
+            and fig["unexplained_gaps"] == 0
+            and fig["consumer_invalid"] == 0
+        )
+        fig["kept_up"] = kept_up
+        if kept_up:
+            sustained = max(sustained, fig["delivered_readings_per_s"])
+        else:
+            break
+    figures = {"sustained_readings_per_s": sustained, "steps": steps}
     settings = {
-        "rate": "flat out",
+        "rates": list(RATES),
         "warmup_s": 3.0,
         "measure_s": 10.0,
         "batch": 500,
         "tls": True,
         "fsync": "WAL synchronous=FULL",
         "qos": 1,
-        **kw,
+        "consumer": "separate process, verifies every batch",
     }
-    figures = asyncio.run(
-        run(**{k: v for k, v in kw.items() if k in ("rate", "warmup", "measure", "batch", "tls")})
-    )
-    return result("pipeline", figures, settings, {"delivered_readings_per_s": f">= {TARGET}"})
+    return result("pipeline", figures, settings, {"sustained_readings_per_s": f">= {TARGET}"})
