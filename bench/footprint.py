@@ -118,9 +118,22 @@ broker = "{site_broker.url}"
             time.sleep(WARMUP)
             profile = os.environ.get("BENCH_PYSPY")  # e.g. /tmp/gw.collapsed: where CPU goes
             if profile:
-                subprocess.Popen(["py-spy", "record", "-d", str(int(MEASURE) - 5), "-f", "raw",
-                                  "-o", profile, "-p", str(gw.pid)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "-d",
+                        str(int(MEASURE) - 5),
+                        "-f",
+                        "raw",
+                        "-o",
+                        profile,
+                        "-p",
+                        str(gw.pid),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             c0 = ps.cpu_times()
             t0 = time.time()
             rss: list[int] = []
