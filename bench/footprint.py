@@ -21,7 +21,7 @@ from typing import Any
 from bench.common import ROOT, result
 
 WARMUP = 15.0
-MEASURE = 60.0
+MEASURE = 45.0
 PANELS_PER_DRIVER = 4
 PANEL_DRIVERS = 11
 CREW = 52
