@@ -19,6 +19,7 @@ BENCHES: dict[str, str] = {
     "panel-to-consumer": "bench.panel_latency",
     "modbus-poll": "bench.modbus_poll",
     "footprint": "bench.footprint",
+    "vs-thingsboard": "bench.vs_thingsboard",
 }
 
 

@@ -143,6 +143,13 @@ class Uplink:
             self._alarm.set()
         self._work.set()
 
+    def _unread(self, lane: Lane, items: Sequence[Stored]) -> None:
+        """Put batches taken from memory but not published back at the front."""
+        if self._caught_up[lane]:
+            for item in reversed(items):
+                self._fresh[lane].appendleft(item)
+                self._fresh_bytes[lane] += len(item.message)
+
     async def _next_batch(self, lane: Lane, after: int, limit: int) -> list[Stored]:
         """Up to ``limit`` batches of ``lane`` with id > ``after``, oldest first.
 
@@ -283,11 +290,10 @@ class Uplink:
                 sent_any = False
                 for lane in Lane:
                     self._alarm.clear()
-                    batch = await self._db(
-                        self.store.pending, lane, after=cursors[lane], limit=self.cfg.inflight
-                    )
-                    for item in batch:
+                    batch = await self._next_batch(lane, cursors[lane], self.cfg.inflight)
+                    for i, item in enumerate(batch):
                         if lane is not Lane.ALARM and self._alarm.is_set():
+                            self._unread(lane, batch[i:])
                             break  # an alarm was sealed: it goes next
                         if lane is not Lane.ALARM:
                             await window.acquire()

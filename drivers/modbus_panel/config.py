@@ -187,6 +187,13 @@ class ModbusPanelConfig(DriverConfig):
         le=86400.0,
         description="seconds between full analog reports, 0.5..86400 and >= analog_interval",
     )
+    analog_every_poll: bool = Field(
+        False,
+        description=(
+            "report every analog value on every analog poll, changed or not, ignoring "
+            "analog_deadband (raw sampling for a historian; many more readings)"
+        ),
+    )
     timeout: float = Field(
         1.0, gt=0.0, le=60.0, description="seconds to wait for each reply, > 0 and <= 60"
     )

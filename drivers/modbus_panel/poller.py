@@ -143,7 +143,14 @@ class Poller:
         for unit in config.units:
             zones: dict[PointAddress, int] = {p: z for (u, p), z in zone_map.items() if u == 0}
             zones.update({p: z for (u, p), z in zone_map.items() if u == unit})
-            self.units[unit] = UnitState(unit, profile, source, zones=zones, deadbands=deadbands)
+            self.units[unit] = UnitState(
+                unit,
+                profile,
+                source,
+                zones=zones,
+                deadbands=deadbands,
+                every_poll=config.analog_every_poll,
+            )
             self.health[unit] = UnitHealth()
             loops = config.loops_for(unit, profile)
             size = config.max_registers

@@ -392,8 +392,11 @@ class Profile(ProfileData):
 
     @staticmethod
     def encode_analog(channel: AnalogChannel, value: float | None) -> int:
-        """Scale, round and clamp into a register word; ``None`` gives ``absent``."""
+        """Scale, round and clamp into a register word; ``None`` gives ``absent``
+        (CommandError on a channel without one: there is no word for 'no value')."""
         if value is None:
+            if channel.absent is None:
+                raise CommandError(f"channel {channel.name!r} has no 'absent' word")
             return channel.absent
         raw = round(value / channel.scale)
         low, high = (-0x8000, 0x7FFF) if channel.signed else (0, 0xFFFF)

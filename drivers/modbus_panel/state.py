@@ -104,6 +104,7 @@ class UnitState:
         *,
         zones: Mapping[PointAddress, int] | None = None,
         deadbands: Sequence[float] = (),
+        every_poll: bool = False,
     ) -> None:
         self.unit = unit
         self.profile = profile
@@ -128,6 +129,7 @@ class UnitState:
             for q, c in zip(quantities, channels, strict=True)
         ]
         self._deadband = list(deadbands) or [0.0] * len(channels)
+        self._every_poll = every_poll  # report every value of every read (no diff, no band)
         self._analog: dict[tuple[PointAddress, int], float | None] = {}
         self._reported: dict[tuple[PointAddress, int], float] = {}
         self._names: dict[tuple[PointAddress, int], str] = {}
@@ -254,14 +256,16 @@ class UnitState:
 
     # -- analog -------------------------------------------------------------------------
     def analog_block(self, block: Block, words: list[int], wall: float) -> list[Item]:
-        """Readings for analog values that moved at least their deadband."""
+        """Readings for analog values that moved at least their deadband (every value of
+        the block with ``every_poll``)."""
         key = (block.function, block.address)
         prev = self._words.get(key)
-        if prev == words:
+        every = self._every_poll
+        if prev == words and not every:
             return _NO_ITEMS
         self._words[key] = words
         layout = self._layout_of(key, block)
-        if prev is None or len(prev) != len(words):
+        if every or prev is None or len(prev) != len(words):
             changed: Sequence[int] = range(len(words))
         else:
             changed = [i for i, (a, b) in enumerate(zip(words, prev, strict=True)) if a != b]
@@ -279,7 +283,7 @@ class UnitState:
                 continue
             last = self._reported.get(akey)
             # a hair under the band, so a 0.05 step on a 0.05 band counts despite rounding
-            if last is None or abs(value - last) >= self._deadband[ch] - 1e-9:
+            if every or last is None or abs(value - last) >= self._deadband[ch] - 1e-9:
                 out.append(self._reading(akey, value, wall))
         return out
 

@@ -295,6 +295,8 @@ def test_analog_deadband_absent_values_and_full_report() -> None:
     state = UnitState(1, NOTIFIER, "p", deadbands=[0.05, 0.5])
     block = _blocks(BlockKind.ANALOG)[0]
     smoke, heat = NOTIFIER.channel("obscuration"), NOTIFIER.channel("temperature")
+    assert smoke.absent is not None
+    assert heat.absent is not None
     words = [smoke.absent, heat.absent] * (block.count // 2)
     words[0] = NOTIFIER.encode_analog(smoke, 0.20)  # d001 smoke
     words[3] = NOTIFIER.encode_analog(heat, 21.0)  # d002 heat

@@ -232,7 +232,10 @@ class AnalogChannel(ConfigModel):
     unit: str
     scale: float = Field(gt=0, description="use a positive scale, e.g. 0.01 for x100 values")
     signed: bool = False
-    absent: Word = Field(description="the raw word that means 'no value' (e.g. 0xFFFF)")
+    absent: Word | None = Field(
+        None,
+        description="the raw word that means 'no value' (e.g. 0xFFFF); omit: every word is a value",
+    )
     description: str = ""
 
 
