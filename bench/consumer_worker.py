@@ -107,6 +107,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "arrivals": arrivals,
         "anomalies": anomalies,
         "open_gaps": len([g for g in gaps if not g.accounted]),
+        "gap_ranges": [[g.key[2], g.first, g.last] for g in gaps if not g.accounted][:20],
+        "max_seq": max((q for _, q in seen), default=0),
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,11 @@ telemetry_max_bytes = {4 << 30}
         await asyncio.wait_for(task, 30)
         out_line = consumer.communicate(timeout=120)[0].decode().strip().splitlines()[-1]
         out = json.loads(out_line)
+        if os.environ.get("BENCH_DEBUG"):
+            print(
+                json.dumps({k: out[k] for k in ("gap_ranges", "max_seq", "anomalies")}),
+                file=sys.stderr,
+            )
     per_second = {int(k): v for k, v in out["per_second"].items()}
     window = [per_second.get(s, 0) for s in range(int(t0) + 1, int(t1))]
     delivered = sum(window) / max(1, len(window))
