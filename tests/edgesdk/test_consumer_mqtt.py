@@ -149,12 +149,16 @@ async def test_two_consumers_sharing_a_subscription_see_everything_once(
         everything = gw.data_keys()
         await ca.wait_for(lambda: data(ca.outcomes) | data(cb.outcomes) >= everything)
     seen_a, seen_b = data(ca.outcomes), data(cb.outcomes)
-    assert seen_a | seen_b == everything
-    assert seen_a and seen_b and seen_a < everything and seen_b < everything
+    seen = seen_a | seen_b
+    assert everything <= seen
+    # at-least-once: a batch published while the gateway shut down may reach the broker
+    # (and the members) before its PUBACK was processed; it stays in the store, unacked
+    assert len(seen - everything) <= 2, seen - everything
+    assert seen_a and seen_b and seen_a < seen and seen_b < seen
     assert not seen_a & seen_b  # a shared subscription delivers each message to one member
     report = merge([ca.outcomes, cb.outcomes], first_seq=1)
     assert report.gaps == () and report.conflicts == [] and report.broken_chain == []
-    assert {(k[2], k[3]) for k in report.unique if k[2] != "state"} == everything
+    assert {(k[2], k[3]) for k in report.unique if k[2] != "state"} == seen
     assert report.duplicates.get("telemetry", 0) == 0
     for member in (ca, cb):
         s = member.consumer.summary()
