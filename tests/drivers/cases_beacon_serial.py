@@ -18,9 +18,9 @@ from typing import Any
 from drivers.beacon_serial import BeaconSerialDriver
 from edgesdk import driver
 from edgesdk.driver import DriverState
-from edgesdk.model import Event, Item, Reading
 from emulators.beacons.emulator import BeaconEmulator
 from tests.drivers.conformance import Twin
+from tests.drivers.feed import Feed
 
 __all__ = ["CASE", "FAST", "Feed", "eventually", "open_driver", "state"]
 
@@ -50,64 +50,6 @@ async def open_driver(port: str, **options: Any) -> AsyncIterator[BeaconSerialDr
     assert isinstance(drv, BeaconSerialDriver)
     async with drv:
         yield drv
-
-
-class Feed:
-    """Consumes ``drv.stream()`` in a task, keeping every item, until the block ends."""
-
-    def __init__(self, drv: BeaconSerialDriver) -> None:
-        self.drv = drv
-        self.items: list[Item] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Feed:
-        self._task = asyncio.create_task(self._pump(), name="beacon-feed")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _pump(self) -> None:
-        async with contextlib.aclosing(self.drv.stream()) as stream:
-            async for item in stream:
-                self.items.append(item)
-
-    async def until(
-        self, check: Callable[[], bool], *, within: float = 10.0, what: str = ""
-    ) -> None:
-        """Wait (bounded) until ``check()`` holds; fail early if the stream died."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while not check():
-            if self._task is not None and self._task.done():
-                self._task.result()
-                raise AssertionError("the stream ended")
-            if loop.time() > deadline:
-                raise AssertionError(
-                    f"{what or 'condition'} not met within {within}s: {len(self.items)} items, "
-                    f"state {self.drv.state}, counters {dict(self.drv.health.counters)}"
-                )
-            await asyncio.sleep(0.02)
-
-    def events(self, kind: str | None = None, *, since: int = 0) -> list[Event]:
-        return [
-            i
-            for i in self.items[since:]
-            if isinstance(i, Event) and (kind is None or i.kind == kind)
-        ]
-
-    def readings(self, name: str | None = None, *, since: int = 0) -> list[Reading]:
-        return [
-            i
-            for i in self.items[since:]
-            if isinstance(i, Reading) and (name is None or i.name == name)
-        ]
-
-    def count(self, name: str) -> int:
-        return len(self.readings(name))
 
 
 class _BeaconCase:

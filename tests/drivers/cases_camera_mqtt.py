@@ -18,10 +18,10 @@ import pytest
 from drivers.camera_mqtt import CameraMqttDriver
 from edgesdk import driver
 from edgesdk.driver import DriverState
-from edgesdk.model import Event, EventState, Item
 from emulators.broker import EmbeddedBroker
 from emulators.cameras import CameraEmulator
 from tests.drivers.conformance import Twin
+from tests.drivers.feed import Feed
 from tests.support import Mosquitto
 
 __all__ = [
@@ -116,68 +116,6 @@ async def open_driver(url: str, **options: Any) -> AsyncIterator[CameraMqttDrive
     assert isinstance(drv, CameraMqttDriver)
     async with drv:
         yield drv
-
-
-class Feed:
-    """Consumes ``drv.stream()`` in a task, keeping every item, until the block ends."""
-
-    def __init__(self, drv: CameraMqttDriver) -> None:
-        self.drv = drv
-        self.items: list[Item] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Feed:
-        self._task = asyncio.create_task(self._pump(), name="camera-feed")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        # the stream may sit in an aiomqtt call whose asyncio.wait_for (Python 3.11) can
-        # swallow one cancel: cancel again until it ends (bounded)
-        for _ in range(50):
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.2)
-            if task.done():
-                break
-        assert task.done(), "the feed did not stop"
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-
-    async def _pump(self) -> None:
-        async with contextlib.aclosing(self.drv.stream()) as stream:
-            async for item in stream:
-                self.items.append(item)
-
-    async def until(
-        self, check: Callable[[], bool], *, within: float = 10.0, what: str = ""
-    ) -> None:
-        """Wait (bounded) until ``check()`` holds; fail early if the stream died."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while not check():
-            if self._task is not None and self._task.done():
-                self._task.result()
-                raise AssertionError("the stream ended")
-            if loop.time() > deadline:
-                kinds = [(e.kind, e.state.value) for e in self.events()]
-                raise AssertionError(
-                    f"{what or 'condition'} not met within {within}s: events {kinds}, "
-                    f"state {self.drv.state}, counters {dict(self.drv.health.counters)}"
-                )
-            await asyncio.sleep(0.02)
-
-    def events(
-        self, kind: str | None = None, *, state: EventState | None = None, since: int = 0
-    ) -> list[Event]:
-        return [
-            i
-            for i in self.items[since:]
-            if isinstance(i, Event)
-            and (kind is None or i.kind == kind)
-            and (state is None or i.state is state)
-        ]
 
 
 class _CameraCase:
