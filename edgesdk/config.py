@@ -8,6 +8,8 @@ dotted key and what to do about it.
 
 from __future__ import annotations
 
+import re
+import tomllib
 from collections.abc import Mapping
 from typing import Any, TypeVar, get_args, get_origin
 
@@ -15,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from edgesdk.errors import ConfigError
 
-__all__ = ["ConfigModel", "parse"]
+__all__ = ["ConfigModel", "parse", "read_toml"]
 
 M = TypeVar("M", bound="ConfigModel")
 
@@ -126,3 +128,26 @@ def parse(
             )
             msg = f"{msg} [also: {others}]"
         raise ConfigError(msg, file=file, key=key, fix=_fix_for(model, first)) from exc
+
+
+_LINE_RE = re.compile(r"at line (\d+)")
+
+
+def read_toml(text: str, file: str) -> dict[str, Any]:
+    """Parse TOML text; any syntax problem is a :class:`ConfigError` naming file and line."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _LINE_RE.search(str(exc))
+        raise ConfigError(
+            f"not valid TOML: {exc}",
+            file=file,
+            line=int(m.group(1)) if m else None,
+            fix="correct the TOML syntax at that line",
+        ) from exc
+    except RecursionError as exc:  # tomllib (Python < 3.14) recurses once per nesting level
+        raise ConfigError(
+            "not valid TOML: arrays or inline tables nested too deeply",
+            file=file,
+            fix="flatten the nesting",
+        ) from exc

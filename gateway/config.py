@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edgesdk.config import ConfigModel, parse
+from edgesdk.config import ConfigModel, parse, read_toml
 from edgesdk.errors import ConfigError
 
 __all__ = [
@@ -337,22 +336,7 @@ def line_of(text: str, key: str | None) -> int | None:
 
 def loads(text: str, *, file: str = "<config>", base: Path | None = None) -> GatewayConfig:
     """Parse and validate config text; ConfigError names file, line, key and fix."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(
-            f"not valid TOML: {exc}",
-            file=file,
-            line=int(m.group(1)) if m else None,
-            fix="correct the TOML syntax at that line",
-        ) from exc
-    except RecursionError as exc:  # tomllib (Python < 3.14) recurses once per nesting level
-        raise ConfigError(
-            "not valid TOML: arrays or inline tables nested too deeply",
-            file=file,
-            fix="flatten the nesting",
-        ) from exc
+    data = read_toml(text, file)
     try:
         _resolve_paths(data, base or Path.cwd())
         cfg = parse(GatewayConfig, data, file=file)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import enum
 import functools
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -54,7 +53,7 @@ from drivers.modbus_panel.profiles.schema import (
     parse_register,
     register_number,
 )
-from edgesdk.config import parse
+from edgesdk.config import parse, read_toml
 from edgesdk.errors import CommandError, ConfigError, ProtocolError
 
 __all__ = [
@@ -534,7 +533,6 @@ def _enum(cls: type[PanelCommand] | type[PointCommand], value: str) -> Any:
 
 
 # -- loading ----------------------------------------------------------------------------
-_LINE_RE = re.compile(r"at line (\d+)")
 
 
 def available_profiles() -> list[str]:
@@ -543,29 +541,10 @@ def available_profiles() -> list[str]:
     return sorted(p.name[: -len(".toml")] for p in root.iterdir() if p.name.endswith(".toml"))
 
 
-def _read_toml(text: str, file: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = _LINE_RE.search(str(exc))
-        raise ConfigError(
-            f"not valid TOML: {exc}",
-            file=file,
-            line=int(m.group(1)) if m else None,
-            fix="correct the TOML syntax at that line",
-        ) from exc
-    except RecursionError as exc:  # tomllib (Python < 3.14) recurses once per nesting level
-        raise ConfigError(
-            "not valid TOML: arrays or inline tables nested too deeply",
-            file=file,
-            fix="flatten the nesting",
-        ) from exc
-
-
 @functools.lru_cache(maxsize=16)
 def _load_bundled(name: str) -> Profile:
     text = resources.files(_PACKAGE).joinpath(f"{name}.toml").read_text(encoding="utf-8")
-    return Profile.from_mapping(_read_toml(text, f"{name}.toml"), file=f"{name}.toml")
+    return Profile.from_mapping(read_toml(text, f"{name}.toml"), file=f"{name}.toml")
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
@@ -594,4 +573,4 @@ def load_profile(name_or_path: str | Path) -> Profile:
         raise ConfigError(
             f"not UTF-8 text: {exc}", file=str(path), fix="save the file as UTF-8 (TOML is UTF-8)"
         ) from exc
-    return Profile.from_mapping(_read_toml(text, str(path)), file=str(path))
+    return Profile.from_mapping(read_toml(text, str(path)), file=str(path))
