@@ -19,6 +19,7 @@ with a bad CRC (the framer subclass here counts it) and only notes a disconnect 
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import os
 from collections import Counter
@@ -98,7 +99,7 @@ class _CountingFramerRTU(FramerRTU):
         return used, dev_id, tid, frame
 
 
-class Link:
+class Link(abc.ABC):
     """One Modbus client behind one lock: the unit of serialisation.
 
     ``stats`` counts for the whole link (shared by every driver on a serial line):
@@ -126,8 +127,9 @@ class Link:
     def connected(self) -> bool:
         return self._client is not None and self._client.connected
 
+    @abc.abstractmethod
     def _make_client(self) -> ModbusBaseClient:
-        raise NotImplementedError
+        """A new pymodbus client for this link (TCP or serial)."""
 
     async def connect(self) -> bool:
         """Connect unless connected; True if this call connected. ConnectionLostError if
