@@ -39,7 +39,7 @@ from edgesdk.errors import (
     DeviceTimeoutError,
     DriverUnavailableError,
 )
-from edgesdk.model import Event, Item, Severity, Value
+from edgesdk.model import Event, Item, RawItem, ReadingBlock, Severity, Value
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -106,6 +106,7 @@ class Driver(abc.ABC, Generic[C]):
         self._last_error: str | None = None
         self._last_error_time: float | None = None
         self._counters: Counter[str] = Counter()
+        self._pressure = False
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -169,8 +170,36 @@ class Driver(abc.ABC, Generic[C]):
         """
         self._require_open()
         async for item in self._stream():
-            self._counters["items"] += 1
+            if isinstance(item, ReadingBlock):
+                self._counters["items"] += len(item.values)
+                for reading in item:
+                    yield reading
+            else:
+                self._counters["items"] += 1
+                yield item
+
+    async def stream_blocks(self) -> AsyncGenerator[RawItem, None]:
+        """Like :meth:`stream`, but a :class:`~edgesdk.model.ReadingBlock` (many readings
+        of one device at one time, from drivers that read in blocks) comes whole.
+
+        The gateway's path: a block is sealed straight into SenML, with no
+        :class:`~edgesdk.model.Reading` built per value.
+        """
+        self._require_open()
+        async for item in self._stream():
+            self._counters["items"] += len(item.values) if type(item) is ReadingBlock else 1
             yield item
+
+    # -- backpressure -------------------------------------------------------------------
+    def set_pressure(self, on: bool) -> None:
+        """The consumer (the gateway) cannot keep up with telemetry: while on, drivers
+        skip optional telemetry work (a panel driver skips analog polls, counted as
+        ``analog_skipped``). Alarms, status polls and events are never held back."""
+        self._pressure = on
+
+    @property
+    def under_pressure(self) -> bool:
+        return self._pressure
 
     async def write(self, point: str, value: Value) -> None:
         """Send a command (reset, silence, evacuate...) where the device takes it."""
@@ -265,8 +294,9 @@ class Driver(abc.ABC, Generic[C]):
         """Close transports and cancel background tasks. Must not raise."""
 
     @abc.abstractmethod
-    def _stream(self) -> AsyncIterator[Item]:
-        """Yield items until closed (an async generator)."""
+    def _stream(self) -> AsyncIterator[RawItem]:
+        """Yield items until closed (an async generator); readings taken together may come
+        as one :class:`~edgesdk.model.ReadingBlock`."""
 
     async def _write(self, point: str, value: Value) -> None:
         raise CommandError(f"{self.instance}: driver {self.name!r} takes no commands")

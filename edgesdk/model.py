@@ -13,7 +13,7 @@ import math
 import re
 import time as _time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeAlias
@@ -24,7 +24,10 @@ __all__ = [
     "EventKind",
     "EventState",
     "Item",
+    "RawItem",
     "Reading",
+    "ReadingBlock",
+    "ReadingLayout",
     "Severity",
     "Value",
     "new_event_id",
@@ -263,5 +266,125 @@ class Event:
         )
 
 
+class ReadingLayout:
+    """The names and units of readings a device yields together, validated once.
+
+    A driver that reads many values at once (a Modbus block of 125 registers) builds one
+    layout per block and reuses it for every :class:`ReadingBlock`: names are checked here,
+    not per reading, and encoders may keep per-layout work in :attr:`cache` (the SenML
+    encoder keeps each record's encoded name and unit there). Layouts compare by identity.
+    """
+
+    __slots__ = ("cache", "device", "names", "units")
+
+    device: str
+    names: tuple[str, ...]
+    units: tuple[str | None, ...]
+    cache: dict[Any, Any]
+
+    def __init__(
+        self, device: str, names: Sequence[str], units: Sequence[str | None] | None = None
+    ) -> None:
+        names = tuple(names)
+        units = tuple(units) if units is not None else (None,) * len(names)
+        if len(units) != len(names):
+            raise ValueError(f"layout of {device!r}: {len(names)} names but {len(units)} units")
+        if not names:
+            raise ValueError(f"layout of {device!r} has no names")
+        for name in names:
+            _check_names(device, name)
+        for unit in units:
+            if unit is not None and not isinstance(unit, str):
+                raise TypeError(f"reading unit must be a string or None, not {unit!r}")
+        self.device = device
+        self.names = names
+        self.units = units
+        self.cache = {}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        return f"ReadingLayout({self.device!r}, {len(self.names)} names)"
+
+    def sub(self, start: int, stop: int) -> ReadingLayout:
+        """The layout of names ``start:stop`` (kept, so a block cut at the same place
+        again reuses it and what encoders cached for it)."""
+        key = ("sub", start, stop)
+        found = self.cache.get(key)
+        if found is None:
+            found = ReadingLayout(self.device, self.names[start:stop], self.units[start:stop])
+            if len(self.cache) < 256:
+                self.cache[key] = found
+        assert isinstance(found, ReadingLayout)
+        return found
+
+
+_NUMBER_TYPES = frozenset({float, int})
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingBlock:
+    """Readings of one device taken at one time: ``values[i]`` is the reading named
+    ``layout.names[i]`` (unit ``layout.units[i]``).
+
+    The same data as ``len(values)`` :class:`Reading` objects (iterate the block to get
+    them) without building them: the gateway seals blocks straight into SenML. Values are
+    checked as a :class:`Reading` checks them.
+    """
+
+    layout: ReadingLayout
+    values: Sequence[Value]
+    time: float = field(default_factory=_time.time)
+
+    def __post_init__(self) -> None:
+        values = self.values
+        if len(values) != len(self.layout.names):
+            raise ValueError(
+                f"block of {self.layout.device!r}: {len(values)} values for "
+                f"{len(self.layout.names)} names"
+            )
+        if not math.isfinite(self.time):
+            raise ValueError(f"reading time must be finite, not {self.time}")
+        kinds = set(map(type, values))
+        if kinds <= _NUMBER_TYPES:
+            if float in kinds and not all(map(math.isfinite, values)):  # type: ignore[arg-type]
+                raise ValueError(f"block of {self.layout.device!r}: values must be finite")
+            return
+        for value in values:
+            if type(value) is float and not math.isfinite(value):
+                raise ValueError(f"reading value must be finite, not {value}")
+            if not isinstance(value, float | int | bool | str | bytes):
+                raise TypeError(
+                    "reading value must be float, int, bool, str or bytes, "
+                    f"not {type(value).__name__}"
+                )
+
+    @property
+    def device(self) -> str:
+        return self.layout.device
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __iter__(self) -> Iterator[Reading]:
+        layout, t = self.layout, self.time
+        device = layout.device
+        for name, unit, value in zip(layout.names, layout.units, self.values, strict=True):
+            yield Reading(device, name, value, unit, t)
+
+    def readings(self) -> list[Reading]:
+        """The block as :class:`Reading` objects."""
+        return list(self)
+
+    def slice(self, start: int, stop: int) -> ReadingBlock:
+        """The readings ``start:stop`` as a block of their own."""
+        return ReadingBlock(self.layout.sub(start, stop), tuple(self.values[start:stop]), self.time)
+
+
 Item: TypeAlias = Reading | Event
 """What a driver yields from ``stream()``."""
+
+RawItem: TypeAlias = Reading | Event | ReadingBlock
+"""What a driver's ``_stream()`` may yield: blocks are flattened for ``stream()`` users and
+passed whole by ``blocks()`` (the gateway's path)."""

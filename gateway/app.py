@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from edgesdk import __version__
 from edgesdk import driver as driver_api
 from edgesdk.errors import EdgeError
-from edgesdk.model import Event, EventKind, EventState, Reading, Severity
+from edgesdk.model import Event, EventKind, EventState, RawItem, Reading, ReadingBlock, Severity
 from gateway import systemd
 from gateway.config import GatewayConfig
 from gateway.health import HealthServer
@@ -31,7 +31,7 @@ from gateway.rules import RuleEngine
 from gateway.store import Lane, SealRequest, Store, Stored
 from gateway.uplink import Uplink
 
-__all__ = ["Gateway", "GatewayCounters"]
+__all__ = ["Gateway", "GatewayCounters", "chunk_readings"]
 
 log = logging.getLogger("edgesdk.gateway")
 T = TypeVar("T")
@@ -42,6 +42,12 @@ STATE_STREAM = "state"
 SNAPSHOT_STREAM = "snapshot"
 # Readings buffered beyond this make the drivers wait (backpressure), bounding memory.
 HIGH_WATER = 200_000
+# Telemetry batches sealed but not yet published while connected: past PRESSURE_ON the
+# drivers are asked to skip optional telemetry work (Driver.set_pressure) until the uplink
+# is back under PRESSURE_OFF. Alarms and events are never held back; during a broker outage
+# nothing is (the store buffers durably).
+PRESSURE_ON = 192
+PRESSURE_OFF = 48
 
 
 @dataclass(slots=True)
@@ -55,6 +61,7 @@ class GatewayCounters:
     store_errors: int = 0
     snapshots: int = 0
     snapshots_dropped: int = 0
+    pressure_episodes: int = 0
     driver_restarts: dict[str, int] = field(default_factory=dict)
     last_error: str | None = None
 
@@ -104,7 +111,9 @@ class Gateway:
             death=self._seal_death,
             key_password=password,
         )
-        self._readings: list[Reading] = []
+        self._readings: list[Reading | ReadingBlock] = []
+        self._buffered = 0  # readings in self._readings (a block counts its values)
+        self.pressure = False
         self._info_events: list[Event] = []
         self._first_buffered: float | None = None
         self._alarms: list[tuple[Event, str | None]] = []
@@ -164,25 +173,43 @@ class Gateway:
         return await self._db(lambda: self.store.seal_unstored(STATE_STREAM, extra=extra))
 
     # -- intake ---------------------------------------------------------------------------
-    def intake(self, device: str | None, item: Reading | Event) -> None:
+    def intake(self, device: str | None, item: RawItem) -> None:
         """Take one item from a driver (or a test): rules, then the right lane."""
         now = self._clock()
+        if type(item) is ReadingBlock:
+            n = len(item.values)
+            self.counters.readings_in += n
+            if not self._readings:
+                self._first_buffered = now
+            self._readings.append(item)
+            self._buffered += n
+            self._check_buffer()
+            if device is not None:
+                for ev in self.rules.feed_block(device, item, now):
+                    self.counters.rule_events += 1
+                    self._route(ev, None)
+            return
         if isinstance(item, Reading):
             self.counters.readings_in += 1
             if not self._readings:
                 self._first_buffered = now
             self._readings.append(item)
-            if len(self._readings) >= self.cfg.lanes.telemetry_max_records:
-                self._telemetry_due.set()
-                if len(self._readings) >= HIGH_WATER:
-                    self._room.clear()
+            self._buffered += 1
+            self._check_buffer()
         else:
+            assert isinstance(item, Event)
             self.counters.events_in += 1
             self._route(item, device)
         if device is not None:
             for ev in self.rules.feed(device, item, now):
                 self.counters.rule_events += 1
                 self._route(ev, None)
+
+    def _check_buffer(self) -> None:
+        if self._buffered >= self.cfg.lanes.telemetry_max_records:
+            self._telemetry_due.set()
+            if self._buffered >= HIGH_WATER:
+                self._room.clear()
 
     def _route(self, event: Event, device: str | None) -> None:
         if event.severity.is_alarm_lane:
@@ -242,12 +269,13 @@ class Gateway:
             self._first_buffered = None
             return
         readings, self._readings = self._readings, []
+        buffered, self._buffered = self._buffered, 0
         events, self._info_events = self._info_events, []
         self._first_buffered = None
         n = self.cfg.lanes.telemetry_max_records
         requests = [
-            SealRequest(TELEMETRY_STREAM, Lane.TELEMETRY, readings[i : i + n])
-            for i in range(0, len(readings), n)
+            SealRequest(TELEMETRY_STREAM, Lane.TELEMETRY, chunk)
+            for chunk in chunk_readings(readings, n)
         ] or [SealRequest(TELEMETRY_STREAM, Lane.TELEMETRY)]
         if events:
             first = requests[0]
@@ -256,13 +284,14 @@ class Gateway:
             result = await self._db(self.store.seal, requests)
         except EdgeError as exc:
             self._readings[:0] = readings
+            self._buffered += buffered
             self._info_events[:0] = events
             self._first_buffered = self._clock()
             self._store_failed(exc)
             await asyncio.sleep(0.2)
             return
         finally:
-            if len(self._readings) < HIGH_WATER:
+            if self._buffered < HIGH_WATER:
                 self._room.set()
         self._sealed(result.stored)
         self._shed(result.shed)
@@ -341,7 +370,7 @@ class Gateway:
             try:
                 async with drv:
                     attempt = 0
-                    async for item in drv.stream():
+                    async for item in drv.stream_blocks():
                         self.intake(name, item)
                         if not self._room.is_set():
                             await self._room.wait()
@@ -359,6 +388,27 @@ class Gateway:
         while True:  # fed only while the loop runs: a stalled loop gets restarted
             systemd.notify("WATCHDOG=1")
             await asyncio.sleep(interval)
+
+    async def _pressure_watch(self) -> None:
+        """Ask the drivers to skip optional telemetry work while the uplink, connected,
+        falls behind (see PRESSURE_ON); let them go on once it has caught up."""
+        while True:
+            await asyncio.sleep(0.05)
+            lag = self.uplink.unsent(Lane.TELEMETRY)
+            if not self.pressure and lag is not None and lag >= PRESSURE_ON:
+                self._set_pressure(True)
+            elif self.pressure and (lag is None or lag <= PRESSURE_OFF):
+                self._set_pressure(False)
+
+    def _set_pressure(self, on: bool) -> None:
+        self.pressure = on
+        if on:
+            self.counters.pressure_episodes += 1
+            log.warning("uplink behind: drivers skip optional telemetry until it catches up")
+        else:
+            log.info("uplink caught up: drivers back to full telemetry")
+        for drv in self.drivers.values():
+            drv.set_pressure(on)
 
     async def _ticker(self) -> None:
         while True:
@@ -420,6 +470,8 @@ class Gateway:
                 "shed_batches": stats.shed_batches,
                 "shed_readings": stats.shed_readings,
                 "snapshots": c.snapshots,
+                "pressure": self.pressure,
+                "pressure_episodes": c.pressure_episodes,
                 "driver_restarts": dict(c.driver_restarts),
                 "last_error": c.last_error,
             },
@@ -466,6 +518,7 @@ class Gateway:
                 asyncio.create_task(self._alarm_sealer(), name="alarm-sealer"),
                 asyncio.create_task(self._telemetry_sealer(), name="telemetry-sealer"),
                 asyncio.create_task(self._ticker(), name="rules-ticker"),
+                asyncio.create_task(self._pressure_watch(), name="pressure-watch"),
             ]
             uplink_task = asyncio.create_task(self.uplink.run(), name="uplink")
             drivers = [
@@ -513,6 +566,39 @@ class Gateway:
             await self._db(self.store.close)
         self._executor.shutdown(wait=True)
         log.info("gateway: stopped")
+
+
+def chunk_readings(
+    items: list[Reading | ReadingBlock], size: int
+) -> list[list[Reading | ReadingBlock]]:
+    """``items`` cut into batches of at most ``size`` readings, in order; a block that
+    does not fit in what is left of a batch is sliced."""
+    out: list[list[Reading | ReadingBlock]] = []
+    chunk: list[Reading | ReadingBlock] = []
+    room = size
+    for item in items:
+        if type(item) is not ReadingBlock:
+            chunk.append(item)
+            room -= 1
+        else:
+            start, n = 0, len(item.values)
+            while n - start > room:
+                if room:
+                    chunk.append(item.slice(start, start + room))
+                    start += room
+                out.append(chunk)
+                chunk, room = [], size
+            if start == 0:
+                chunk.append(item)
+            elif start < n:
+                chunk.append(item.slice(start, n))
+            room -= n - start
+        if room == 0:
+            out.append(chunk)
+            chunk, room = [], size
+    if chunk:
+        out.append(chunk)
+    return out
 
 
 async def _cancel(tasks: list[asyncio.Task[None]], *, grace: float) -> None:

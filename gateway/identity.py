@@ -21,7 +21,7 @@ from edgesdk import batch
 from edgesdk.batch import BatchHeader, LostRange
 from edgesdk.cose import PrivateKey
 from edgesdk.errors import ConfigError
-from edgesdk.model import Event, Reading
+from edgesdk.model import Event, Reading, ReadingBlock
 from gateway.config import IdentityConfig
 
 __all__ = ["Identity", "check_private", "load_identity"]
@@ -67,7 +67,7 @@ class Identity:
         self,
         header: BatchHeader,
         *,
-        readings: Sequence[Reading],
+        readings: Sequence[Reading | ReadingBlock],
         events: Sequence[Event],
         lost: Sequence[LostRange],
         extra: dict[str, Any] | None,

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from edgesdk.batch import BatchHeader, LostRange, digest
 from edgesdk.errors import StoreError
-from edgesdk.model import Event, Reading
+from edgesdk.model import Event, Reading, ReadingBlock
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -58,7 +58,7 @@ class Sealer(Protocol):
         self,
         header: BatchHeader,
         *,
-        readings: Sequence[Reading],
+        readings: Sequence[Reading | ReadingBlock],
         events: Sequence[Event],
         lost: Sequence[LostRange],
         extra: dict[str, Any] | None,
@@ -69,9 +69,14 @@ class Sealer(Protocol):
 class SealRequest:
     stream: str
     lane: Lane
-    readings: Sequence[Reading] = ()
+    readings: Sequence[Reading | ReadingBlock] = ()
     events: Sequence[Event] = ()
     extra: dict[str, Any] | None = None
+
+    @property
+    def count(self) -> int:
+        """How many readings (a block counts its values)."""
+        return sum(len(r.values) if type(r) is ReadingBlock else 1 for r in self.readings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +316,7 @@ class Store:
                     boot=self.boot,
                     t=now,
                 )
+                count = req.count
                 message = self._sealer(
                     header,
                     readings=req.readings,
@@ -326,7 +332,7 @@ class Store:
                         req.stream,
                         seq,
                         now,
-                        len(req.readings),
+                        count,
                         message,
                         _dump_lost(lost) if lost else None,
                     ),
@@ -341,9 +347,7 @@ class Store:
                 )
                 if req.lane is Lane.TELEMETRY:
                     telemetry_bytes += len(message)
-                result.stored.append(
-                    Stored(rowid, req.lane, req.stream, seq, now, len(req.readings), message)
-                )
+                result.stored.append(Stored(rowid, req.lane, req.stream, seq, now, count, message))
         # committed: only now does in-memory state move
         self._streams = streams
         self._telemetry_bytes = telemetry_bytes

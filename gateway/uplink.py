@@ -143,6 +143,15 @@ class Uplink:
             self._alarm.set()
         self._work.set()
 
+    def unsent(self, lane: Lane) -> int | None:
+        """Batches of ``lane`` sealed but not yet handed to the broker, while connected
+        and caught up with the store; None otherwise (disconnected, or draining what the
+        store kept through an outage: then falling behind is expected, not a sign of
+        overload)."""
+        if not self.stats.connected or not self._caught_up[lane]:
+            return None
+        return len(self._fresh[lane])
+
     def _unread(self, lane: Lane, items: Sequence[Stored]) -> None:
         """Put batches taken from memory but not published back at the front."""
         if self._caught_up[lane]:

@@ -38,7 +38,7 @@ from drivers.modbus_panel.transport import (
 )
 from edgesdk.driver import Driver, DriverState, Health
 from edgesdk.errors import CommandError, ConnectionLostError, DeviceTimeoutError, EdgeError
-from edgesdk.model import Item, Value
+from edgesdk.model import RawItem, Value
 
 __all__ = ["COUNTERS", "ModbusPanelConfig", "ModbusPanelDriver", "quiet_pymodbus"]
 
@@ -99,6 +99,7 @@ class ModbusPanelDriver(Driver[ModbusPanelConfig]):
                 self._record_error,
                 self._set_state,
                 previous=self._poller,
+                pressure=lambda: self._pressure,
             )
             if await link.connect():
                 self._count("connects")
@@ -144,7 +145,7 @@ class ModbusPanelDriver(Driver[ModbusPanelConfig]):
             log.error("%s: polling tasks did not stop: %s", self.instance, pending)
 
     # -- data ---------------------------------------------------------------------------
-    async def _stream(self) -> AsyncIterator[Item]:
+    async def _stream(self) -> AsyncIterator[RawItem]:
         poller = self._poller
         if poller is None:
             raise ConnectionLostError(f"{self.instance}: driver is not open")

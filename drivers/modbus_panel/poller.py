@@ -34,7 +34,15 @@ from drivers.modbus_panel.transport import (
 )
 from edgesdk.driver import DriverState
 from edgesdk.errors import ConnectionLostError, DeviceTimeoutError, EdgeError, ProtocolError
-from edgesdk.model import Event, EventKind, EventState, Item, Reading, Severity
+from edgesdk.model import (
+    Event,
+    EventKind,
+    EventState,
+    RawItem,
+    Reading,
+    ReadingBlock,
+    Severity,
+)
 
 __all__ = ["COUNTERS", "Poller", "Schedule", "UnitHealth"]
 
@@ -53,6 +61,7 @@ COUNTERS = (
     "overruns",
     "status_overruns",
     "analog_overruns",
+    "analog_skipped",
     "events",
     "readings",
     "offline_raised",
@@ -123,6 +132,7 @@ class Poller:
         set_state: Callable[[DriverState], None],
         *,
         previous: Poller | None = None,
+        pressure: Callable[[], bool] = lambda: False,
     ) -> None:
         self.config = config
         self.profile = profile
@@ -131,7 +141,8 @@ class Poller:
         self.counters = counters
         self._record_error = record_error
         self._set_state = set_state
-        self.queue: asyncio.Queue[Item] = asyncio.Queue(_QUEUE_SIZE)
+        self.queue: asyncio.Queue[RawItem] = asyncio.Queue(_QUEUE_SIZE)
+        self._pressure = pressure  # the consumer lags: skip analog polls (status goes on)
         zone_map = config.zone_map()
         channels = profile.analog.channels if profile.analog is not None else []
         bands = config.analog_deadband
@@ -206,7 +217,9 @@ class Poller:
         full = Schedule(self.config.full_report_interval)
         full.start(loop.time() + self.config.full_report_interval)
         while True:
-            if self.link.connected:
+            if self._pressure():
+                self.counters["analog_skipped"] += 1  # telemetry only; status polls go on
+            elif self.link.connected:
                 try:
                     await self._analog_cycle()
                     if loop.time() >= full.next:
@@ -421,6 +434,9 @@ class Poller:
         else:
             self._set_state(DriverState.ONLINE)
 
-    async def _emit(self, item: Item) -> None:
-        self.counters["readings" if isinstance(item, Reading) else "events"] += 1
+    async def _emit(self, item: RawItem) -> None:
+        if type(item) is ReadingBlock:
+            self.counters["readings"] += len(item.values)
+        else:
+            self.counters["readings" if isinstance(item, Reading) else "events"] += 1
         await self.queue.put(item)

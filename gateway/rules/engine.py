@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from operator import attrgetter
 
 from edgesdk.errors import ConfigError
-from edgesdk.model import Event, Reading
+from edgesdk.model import Event, Reading, ReadingBlock, ReadingLayout
 from gateway.config import RulesConfig
 from gateway.rules.crosscheck import CrossCheck
 from gateway.rules.occurrence import SOURCE, Registry, at_or_before
@@ -96,6 +96,8 @@ class RuleEngine:
         self._crosscheck = CrossCheck(config, self._registry) if config.zones else None
         self._wearers: dict[str, dict[int, Wearer]] = {}
         self._routes: dict[str, tuple[int, int]] = {}
+        # per block layout: (index, route) of the names some rule reads (usually none)
+        self._layout_routes: dict[ReadingLayout, list[tuple[int, tuple[int, int]]]] = {}
         self._started = False
 
     # -- inputs -------------------------------------------------------------------------
@@ -132,6 +134,37 @@ class RuleEngine:
             raise TypeError(f"feed takes a Reading or an Event, not {type(item).__name__}")
         if len(out) > 1:
             out.sort(key=_by_time)  # stable: an occurrence's active stays before its clear
+        return out
+
+    def feed_block(self, device: str, block: ReadingBlock, now: float) -> list[Event]:
+        """:meth:`feed` for every reading of ``block`` at once (same events, same order).
+
+        Which of the layout's names a rule reads is worked out once per layout, so a
+        block of panel values no rule reads costs a dict look-up, not one per value.
+        """
+        if not -_INF < now < _INF:
+            _check_now(now)
+        if not self._started:
+            self._start(now)
+        seen = self._supervision.seen(device, now)
+        out = seen if seen is not None else []
+        layout = block.layout
+        routed = self._layout_routes.get(layout)
+        if routed is None:
+            routed = [
+                (i, route)
+                for i, name in enumerate(layout.names)
+                if (route := _route(name)) is not _IGNORE
+            ]
+            if len(self._layout_routes) < MAX_ROUTES:
+                self._layout_routes[layout] = routed
+        if routed:
+            t = at_or_before(block.time, now)
+            values = block.values
+            for i, (code, beacon) in routed:
+                self._wearer(device, beacon, t, now).reading(code, values[i], t, now, out)
+            if len(out) > 1:
+                out.sort(key=_by_time)
         return out
 
     def tick(self, now: float) -> list[Event]:

@@ -16,7 +16,17 @@ from edgesdk.errors import (
     DriverUnavailableError,
     EdgeError,
 )
-from edgesdk.model import Event, EventState, Item, Reading, Severity, Value
+from edgesdk.model import (
+    Event,
+    EventState,
+    Item,
+    RawItem,
+    Reading,
+    ReadingBlock,
+    ReadingLayout,
+    Severity,
+    Value,
+)
 
 
 class CounterConfig(driver.DriverConfig):
@@ -140,3 +150,42 @@ async def test_probe_returns_health_or_times_out() -> None:
 
     with pytest.raises(DeviceTimeoutError, match="trouble: device-offline"):
         await OnlyTrouble(CounterConfig(), instance="t").probe(wait=0.3)
+
+
+class BlockDriver(driver.Driver[CounterConfig]):
+    """Yields a reading, a block of three, an event."""
+
+    name = "test-block"
+    config_type = CounterConfig
+
+    async def _open(self) -> None:
+        pass
+
+    async def _close(self) -> None:
+        pass
+
+    async def _stream(self) -> AsyncIterator[RawItem]:
+        layout = ReadingLayout("dev", ["a", "b", "c"], ["Cel", None, "%"])
+        yield Reading("dev", "first", 0, None, 1.0)
+        yield ReadingBlock(layout, [1.5, 2, "x"], 2.0)
+        yield Event("fire", Severity.FIRE, EventState.ACTIVE, "dev", 3.0)
+
+
+async def test_stream_flattens_blocks_and_stream_blocks_keeps_them_whole() -> None:
+    d = BlockDriver.from_options({}, instance="b1")
+    async with d:
+        flat = [i async for i in d.stream()]
+        assert d.health.counters["items"] == 5  # a block counts its values
+        whole = [i async for i in d.stream_blocks()]
+        assert d.health.counters["items"] == 10
+    assert [type(i).__name__ for i in flat] == ["Reading"] * 4 + ["Event"]
+    assert [(r.name, r.value, r.unit, r.time) for r in flat if isinstance(r, Reading)] == [
+        ("first", 0, None, 1.0),
+        ("a", 1.5, "Cel", 2.0),
+        ("b", 2, None, 2.0),
+        ("c", "x", "%", 2.0),
+    ]
+    assert [type(i).__name__ for i in whole] == ["Reading", "ReadingBlock", "Event"]
+    assert not d.under_pressure
+    d.set_pressure(True)
+    assert d.under_pressure

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from edgesdk import driver
 from edgesdk.batch import Batch
-from edgesdk.model import Event, Item, Reading
+from edgesdk.model import Event, Item, RawItem, Reading
 from edgesdk.verify import StreamTracker, Verifier
 from tests.pki import TestPKI
 from tests.support import free_port
@@ -34,7 +34,7 @@ class ScriptDriver(driver.Driver[ScriptConfig]):
 
     def __init__(self, config: ScriptConfig, *, instance: str | None = None) -> None:
         super().__init__(config, instance=instance)
-        self.queue: asyncio.Queue[Item] = asyncio.Queue()
+        self.queue: asyncio.Queue[RawItem] = asyncio.Queue()
         self.confirmed: list[Item] = []
 
     async def _open(self) -> None:
@@ -43,7 +43,7 @@ class ScriptDriver(driver.Driver[ScriptConfig]):
     async def _close(self) -> None:
         pass
 
-    async def _stream(self) -> AsyncIterator[Item]:
+    async def _stream(self) -> AsyncIterator[RawItem]:
         i = 0
         period = 1.0 / self.config.rate if self.config.rate else None
         while True:
@@ -62,7 +62,7 @@ class ScriptDriver(driver.Driver[ScriptConfig]):
     async def _confirm(self, item: Item) -> None:
         self.confirmed.append(item)
 
-    def emit(self, item: Item) -> None:
+    def emit(self, item: RawItem) -> None:
         self.queue.put_nowait(item)
 
 
