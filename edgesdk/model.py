@@ -156,6 +156,10 @@ def new_event_id() -> str:
     return uuid.uuid4().hex
 
 
+# Integers a reading may hold: CBOR's major types 0 and 1 (a bigger one would need a bignum
+# tag, which batch decoders refuse).
+_INT_LIMIT = 2**64
+
 _VALID_NAMES: set[tuple[str, str]] = set()
 _VALID_NAMES_MAX = 65_536
 
@@ -204,6 +208,8 @@ class Reading:
         value = self.value
         if type(value) is float and not math.isfinite(value):
             raise ValueError(f"reading value must be finite, not {value}")
+        if type(value) is int and not -_INT_LIMIT <= value < _INT_LIMIT:
+            raise ValueError(f"reading value {value} is beyond CBOR's 64-bit integers")
         if not isinstance(value, float | int | bool | str | bytes):
             raise TypeError(
                 f"reading value must be float, int, bool, str or bytes, not {type(value).__name__}"
@@ -348,12 +354,17 @@ class ReadingBlock:
             raise ValueError(f"reading time must be finite, not {self.time}")
         kinds = set(map(type, values))
         if kinds <= _NUMBER_TYPES:
-            if float in kinds and not all(map(math.isfinite, values)):  # type: ignore[arg-type]
+            numbers: Sequence[float] = values  # type: ignore[assignment]
+            if float in kinds and not all(map(math.isfinite, numbers)):
                 raise ValueError(f"block of {self.layout.device!r}: values must be finite")
+            if int in kinds and not (min(numbers) >= -_INT_LIMIT and max(numbers) < _INT_LIMIT):
+                raise ValueError(f"block of {self.layout.device!r}: an int beyond 64 bits")
             return
         for value in values:
             if type(value) is float and not math.isfinite(value):
                 raise ValueError(f"reading value must be finite, not {value}")
+            if type(value) is int and not -_INT_LIMIT <= value < _INT_LIMIT:
+                raise ValueError(f"reading value {value} is beyond CBOR's 64-bit integers")
             if not isinstance(value, float | int | bool | str | bytes):
                 raise TypeError(
                     "reading value must be float, int, bool, str or bytes, "

@@ -13,6 +13,8 @@
 Codecs are sans-I/O (bytes or text in, lists of dicts out). Decoders and :func:`resolve`
 reject malformed or forbidden input with :class:`SenMLError`; encoders and
 :func:`pack_readings` are lean (they run for every reading the gateway forwards).
+:func:`encode_readings` gives the bytes of ``encode_cbor(pack_readings(items))`` without
+building the pack (the gateway's sealing path); both take readings and reading blocks.
 See ``docs/senml.md`` for the names, units and time guarantee the project uses.
 """
 
@@ -26,6 +28,7 @@ from edgesdk.senml._codec import (
     to_cbor_labels,
     to_json_labels,
 )
+from edgesdk.senml._encode import encode_readings
 from edgesdk.senml._model import CborPack, Pack, Record, SenMLError
 from edgesdk.senml._readings import pack_readings, unpack_readings
 from edgesdk.senml._resolve import MAX_NAME_LENGTH, resolve
@@ -40,6 +43,7 @@ __all__ = [
     "decode_json",
     "encode_cbor",
     "encode_json",
+    "encode_readings",
     "pack_readings",
     "resolve",
     "to_cbor_labels",

@@ -70,6 +70,9 @@ def test_a_layout_checks_its_names_once(
         ([1.0, 2.0, 3.0, None], 1.0, TypeError),
         ([1.0, 2.0, 3.0, [1]], 1.0, TypeError),
         ([1.0, 2.0, 3.0, 4.0], math.nan, ValueError),
+        ([1, 2, 3, 2**64], 1.0, ValueError),  # needs a bignum tag: no batch decoder takes it
+        ([1, 2, 3, -(2**64) - 1], 1.0, ValueError),
+        ([1, "x", 3, 2**64], 1.0, ValueError),
     ],
 )
 def test_a_block_checks_its_values_as_a_reading_does(
@@ -77,3 +80,12 @@ def test_a_block_checks_its_values_as_a_reading_does(
 ) -> None:
     with pytest.raises(error):
         ReadingBlock(_layout(), values, time)  # type: ignore[arg-type]
+
+
+def test_ints_span_cbors_64_bit_range_and_no_further() -> None:
+    for ok in (2**64 - 1, -(2**64)):
+        assert Reading("d", "n", ok).value == ok
+        assert ReadingBlock(ReadingLayout("d", ["n"]), [ok], 1.0).values == [ok]
+    for bad in (2**64, -(2**64) - 1):
+        with pytest.raises(ValueError, match="64-bit"):
+            Reading("d", "n", bad)

@@ -23,7 +23,10 @@ values = st.one_of(
     st.binary(max_size=5),
 )
 times = st.floats(min_value=2.0**28, max_value=4e9)
-readings = st.builds(Reading, devices, names, values, st.one_of(st.none(), st.just("Cel")), times)
+units = st.sampled_from(["Cel", "Pa", "°C", ""])
+readings = st.builds(Reading, devices, names, values, st.one_of(st.none(), units), times)
+# every reading with a unit: the pack gets a bu (the most common unit)
+unit_readings = st.builds(Reading, devices, names, values, units, times)
 junk = st.one_of(
     st.none(),
     st.integers(-3, 3),
@@ -32,6 +35,8 @@ junk = st.one_of(
     st.binary(max_size=3),
     st.booleans(),
     st.lists(st.integers(), max_size=2),
+    # what only the full path may judge: lone surrogates, integers beyond a double
+    st.sampled_from(["\ud800", "x\udfff", "°C", 2**1100, -(2**1100)]),
 )
 labels = st.sampled_from([-6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, "n"])
 
@@ -45,7 +50,10 @@ def _full(pack: Any) -> list[Reading] | str:
 
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(
-    st.lists(readings, min_size=1, max_size=8),
+    st.one_of(
+        st.lists(readings, min_size=1, max_size=8),
+        st.lists(unit_readings, min_size=1, max_size=8),
+    ),
     st.lists(st.tuples(st.integers(0, 7), labels, st.one_of(junk, st.just(None))), max_size=3),
 )
 def test_fast_path_agrees_with_full_resolver(
@@ -66,6 +74,7 @@ def test_fast_path_agrees_with_full_resolver(
     if not edits:
         assert fast is not None, "an untouched pack must take the fast path"
         assert fast == rs
+        assert (-4 in pack[0]) == all(r.unit is not None for r in rs)
 
 
 def test_fast_path_declines_relative_times_and_other_shapes() -> None:
@@ -77,3 +86,22 @@ def test_fast_path_declines_relative_times_and_other_shapes() -> None:
     assert unpack_readings(pack, now=1_700_000_000.0)[0].time == 1_700_000_010.0
     pack[0][-3] = math.inf
     assert _fast_unpack(pack) is None
+
+
+def test_fast_path_declines_what_only_the_full_path_may_judge() -> None:
+    r = Reading("d", "x", 1, "Cel", 1_700_000_000.0)
+    for label, bad in [(-4, "\ud800"), (1, "x\udfff"), (-4, None), (1, None), (-4, 5)]:
+        pack: list[Any] = pack_readings([r])
+        pack[0][label] = bad
+        assert _fast_unpack(pack) is None
+        assert isinstance(_full(pack), str)  # rejected
+    pack = pack_readings([Reading("d", "x", "\ud800", None, 1_700_000_000.0)])
+    assert _fast_unpack(pack) is None
+    assert isinstance(_full(pack), str)
+    pack = pack_readings([Reading("d", "x", 1, None, 1_700_000_000.0)])
+    pack[0][2] = 2**1100  # a Reading refuses it; a hostile pack may still carry it
+    assert _fast_unpack(pack) is None
+    assert isinstance(_full(pack), str)
+    # valid non-ASCII text stays on the fast path
+    pack = pack_readings([Reading("d", "x", "Ω", "°C", 1_700_000_000.0)])
+    assert _fast_unpack(pack) == _full(pack) == [Reading("d", "x", "Ω", "°C", 1_700_000_000.0)]

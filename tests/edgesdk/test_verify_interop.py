@@ -235,14 +235,15 @@ def doc_verify(message: bytes, public_key: Any) -> dict[str, Any]:
 def _doc_senml(pack: list[dict[int, Any]]) -> list[tuple[str, str, Any, str | None, float]]:
     """RFC 8428 resolution as section 3 of the doc describes it."""
     out = []
-    bn, bt = "", 0.0
+    bn, bt, bu = "", 0.0, None
     for rec in pack:
         bn = rec.get(-2, bn)
         bt = rec.get(-3, bt)
+        bu = rec.get(-4, bu)
         name = bn + rec[0]
         value = next(rec[k] for k in (2, 3, 4, 8) if k in rec)
         device, _, reading = name.partition("/")
-        out.append((device, reading, value, rec.get(1), bt + rec.get(6, 0)))
+        out.append((device, reading, value, rec.get(1, bu), bt + rec.get(6, 0)))
     return out
 
 
