@@ -184,6 +184,18 @@ def _check_names(device: str, name: str) -> None:
         )
 
 
+def _check_value(value: object) -> None:
+    """What a reading may hold (see :data:`Value`): finite floats, 64-bit ints."""
+    if type(value) is float and not math.isfinite(value):
+        raise ValueError(f"reading value must be finite, not {value}")
+    if type(value) is int and not -_INT_LIMIT <= value < _INT_LIMIT:
+        raise ValueError(f"reading value {value} is beyond CBOR's 64-bit integers")
+    if not isinstance(value, float | int | bool | str | bytes):
+        raise TypeError(
+            f"reading value must be float, int, bool, str or bytes, not {type(value).__name__}"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """One value of one device at one time.
@@ -205,15 +217,7 @@ class Reading:
             if len(_VALID_NAMES) >= _VALID_NAMES_MAX:
                 _VALID_NAMES.clear()
             _VALID_NAMES.add(key)
-        value = self.value
-        if type(value) is float and not math.isfinite(value):
-            raise ValueError(f"reading value must be finite, not {value}")
-        if type(value) is int and not -_INT_LIMIT <= value < _INT_LIMIT:
-            raise ValueError(f"reading value {value} is beyond CBOR's 64-bit integers")
-        if not isinstance(value, float | int | bool | str | bytes):
-            raise TypeError(
-                f"reading value must be float, int, bool, str or bytes, not {type(value).__name__}"
-            )
+        _check_value(self.value)
         if not math.isfinite(self.time):
             raise ValueError(f"reading time must be finite, not {self.time}")
 
@@ -361,15 +365,7 @@ class ReadingBlock:
                 raise ValueError(f"block of {self.layout.device!r}: an int beyond 64 bits")
             return
         for value in values:
-            if type(value) is float and not math.isfinite(value):
-                raise ValueError(f"reading value must be finite, not {value}")
-            if type(value) is int and not -_INT_LIMIT <= value < _INT_LIMIT:
-                raise ValueError(f"reading value {value} is beyond CBOR's 64-bit integers")
-            if not isinstance(value, float | int | bool | str | bytes):
-                raise TypeError(
-                    "reading value must be float, int, bool, str or bytes, "
-                    f"not {type(value).__name__}"
-                )
+            _check_value(value)
 
     @property
     def device(self) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -84,17 +83,6 @@ def test_feed_block_gives_the_events_feed_gives_for_each_reading() -> None:
 
 def _pressured(drv: ScriptDriver) -> bool:
     return drv.under_pressure
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> TestPKI:
-    return TestPKI(tmp_path / "pki")
-
-
-@pytest.fixture
-def tls_broker(pki: TestPKI) -> Iterator[Mosquitto]:
-    with Mosquitto(tls=pki.broker(), persistence=True) as broker:
-        yield broker
 
 
 async def test_blocks_arrive_signed_as_their_readings_cut_at_the_batch_size(

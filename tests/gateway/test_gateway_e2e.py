@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -19,17 +17,6 @@ from gateway.app import Gateway
 from tests.gateway.gwkit import ScriptConfig, ScriptDriver, Subscriber, write_config
 from tests.pki import TestPKI
 from tests.support import Mosquitto
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> TestPKI:
-    return TestPKI(tmp_path / "pki")
-
-
-@pytest.fixture
-def tls_broker(pki: TestPKI) -> Iterator[Mosquitto]:
-    with Mosquitto(tls=pki.broker(), persistence=True) as broker:
-        yield broker
 
 
 def _get(url: str) -> bytes:

@@ -7,10 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from edgesdk.model import EventState, Severity
 from edgesdk.verify import Verifier
@@ -20,17 +17,6 @@ from tests.pki import TestPKI
 from tests.support import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> TestPKI:
-    return TestPKI(tmp_path / "pki")
-
-
-@pytest.fixture
-def tls_broker(pki: TestPKI) -> Iterator[Mosquitto]:
-    with Mosquitto(tls=pki.broker(), persistence=True) as broker:
-        yield broker
 
 
 def start_gateway(config: Path, log: Path) -> subprocess.Popen[bytes]:
