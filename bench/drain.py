@@ -33,7 +33,9 @@ async def run() -> dict[str, Any]:
         size = stored.bytes["telemetry"]
         path = gw.store.path
         wal = path.with_name(path.name + "-wal")
-        on_disk = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+        db_bytes = path.stat().st_size
+        wal_bytes = wal.stat().st_size if wal.exists() else 0
+        on_disk = db_bytes + wal_bytes
         r.broker.start()
         sub = r.consumer("edge/v1/hq/gw1/telemetry", idle=3.0, name="drain")
         await wait_until(lambda: gw.uplink.stats.connected, 30)
@@ -49,6 +51,8 @@ async def run() -> dict[str, Any]:
         "stored_batches": stored.batches["telemetry"],
         "stored_message_bytes": size,
         "store_file_bytes": on_disk,
+        "store_db_bytes": db_bytes,
+        "store_wal_bytes": wal_bytes,
         "disk_bytes_per_reading": round(on_disk / BACKLOG, 1),
         "acked_in_s": round(acked_s, 2),
         "delivered_readings_per_s": round(BACKLOG / acked_s),

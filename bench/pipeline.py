@@ -109,7 +109,7 @@ telemetry_max_bytes = {4 << 30}
     }
 
 
-RATES = (100_000, 125_000, 150_000)
+RATES = (100_000, 125_000, 150_000, 175_000, 200_000)  # up until one is not kept up
 
 
 def main(as_json: bool = True, **kw: Any) -> dict[str, Any]:

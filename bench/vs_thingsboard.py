@@ -15,8 +15,8 @@ Scenarios, run alternately (ours, theirs, ours, theirs...), medians reported:
   (:func:`sustained`: >= 95% of what was read delivered, median lag < 2 s and not growing,
   nothing lost; skipped or stretched polls are not readings). Theirs is offered 250
   panels at 1 s (50,000 dp/s; its one core saturates near 45,000 and its poll timer
-  stretches); ours 80 panels at 200 ms (80,000 dp/s), then 88 or 65 panels. Full mode
-  sweeps both. The figure is min(delivered, read) of the best sustained run.
+  stretches); ours 200 panels at 200 ms (200,000 dp/s), then 250 or 160 panels. Full
+  mode sweeps both. The figure is min(delivered, read) of the best sustained run.
 * **loss** at 1 s and 100 ms polls: datapoints the emulator served minus distinct
   datapoints delivered, over the whole run (the emulator is stopped first, then the
   gateway drains).
@@ -83,7 +83,7 @@ def _plan(full: bool) -> dict[str, Any]:
             "warmup_theirs": 15.0,
             "measure": 30.0,
             # more panels until two runs in a row are not sustained
-            "sat_ours": [(60, 200), (70, 200), (80, 200), (85, 200), (90, 200), (100, 200)],
+            "sat_ours": [(120, 200), (160, 200), (200, 200), (240, 200), (280, 200), (320, 200)],
             "sat_theirs": [(150, 1000), (200, 1000), (250, 1000), (300, 1000)],
             "loss": [(10, 100), (40, 100), (250, 1000)],
             "outage": 20.0,
@@ -94,8 +94,8 @@ def _plan(full: bool) -> dict[str, Any]:
         "warmup_ours": 5.0,
         "warmup_theirs": 10.0,
         "measure": 15.0,
-        # ours: 80 panels at 200 ms, then 88 if that was sustained, else 65
-        "sat_ours": [(80, 200), (88, 200), (65, 200)],
+        # ours: 200 panels at 200 ms, then 250 if that was sustained, else 160
+        "sat_ours": [(200, 200), (250, 200), (160, 200)],
         # theirs: 250 panels at 1 s saturates its core even in the VM's fast periods
         "sat_theirs": [(250, 1000)],
         "loss": [(40, 100), (250, 1000)],

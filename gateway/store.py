@@ -153,6 +153,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # the store still has space to shed telemetry and commit alarms.
 _BALLAST = ".ballast"
 _BALLAST_BYTES = 4 << 20
+_WAL_PAGES = 512  # pages of WAL between automatic checkpoints (SQLite's default: 1000)
+_WAL_LIMIT = 2 << 20  # bytes the WAL file is truncated to after a checkpoint
 
 
 def _is_disk_full(exc: sqlite3.Error) -> bool:
@@ -201,6 +203,11 @@ class Store:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
+            # checkpoint every 2 MiB of WAL and truncate the file back to 2 MiB after one:
+            # the WAL holds no data the database does not, so its size is pure overhead
+            # (docs/durability.md)
+            db.execute(f"PRAGMA wal_autocheckpoint={_WAL_PAGES}")
+            db.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA busy_timeout=5000")
             self._db = db
