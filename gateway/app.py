@@ -393,7 +393,7 @@ class Gateway:
         """Ask the drivers to skip optional telemetry work while the uplink, connected,
         falls behind (see PRESSURE_ON); let them go on once it has caught up."""
         while True:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # coarse: an idle gateway should not wake for this
             lag = self.uplink.unsent(Lane.TELEMETRY)
             if not self.pressure and lag is not None and lag >= PRESSURE_ON:
                 self._set_pressure(True)

@@ -44,7 +44,17 @@ from drivers.beacon_serial.link import LINK_ERRORS, SerialLink, port_present
 from drivers.beacon_serial.tracker import AckTarget, CrewTracker
 from edgesdk.driver import Driver, DriverState
 from edgesdk.errors import CommandError, ConnectionLostError, EdgeError
-from edgesdk.model import Event, EventKind, EventState, Item, Reading, Severity, Value
+from edgesdk.model import (
+    Event,
+    EventKind,
+    EventState,
+    Item,
+    RawItem,
+    Reading,
+    ReadingBlock,
+    Severity,
+    Value,
+)
 
 __all__ = ["COUNTERS", "EVACUATE", "BeaconSerialConfig", "BeaconSerialDriver"]
 
@@ -111,7 +121,9 @@ class BeaconSerialDriver(Driver[BeaconSerialConfig]):
     def __init__(self, config: BeaconSerialConfig, *, instance: str | None = None) -> None:
         super().__init__(config, instance=instance)
         self._decoder = FrameDecoder(max_length=config.max_frame_length)
-        self._tracker = CrewTracker(self.instance, self._counters, alarm_memory=config.alarm_memory)
+        self._tracker = CrewTracker(
+            self.instance, self._counters, alarm_memory=config.alarm_memory, blocks=True
+        )
         self._link: SerialLink | None = None
         self._fault: Event | None = None  # the active receiver-fault occurrence
         self._reason = "port not open yet"
@@ -144,15 +156,18 @@ class BeaconSerialDriver(Driver[BeaconSerialConfig]):
             await link.close()
 
     # -- data ---------------------------------------------------------------------------
-    async def _stream(self) -> AsyncIterator[Item]:
+    async def _stream(self) -> AsyncIterator[RawItem]:
         while not self._stop.is_set():
             link = self._link
             items = await (self._reopen() if link is None else self._receive(link))
             for item in items:
-                self._count("readings" if isinstance(item, Reading) else "events")
+                if type(item) is ReadingBlock:  # a telemetry frame's readings
+                    self._count("readings", len(item.values))
+                else:
+                    self._count("readings" if isinstance(item, Reading) else "events")
                 yield item
 
-    async def _receive(self, link: SerialLink) -> list[Item]:
+    async def _receive(self, link: SerialLink) -> list[RawItem]:
         """Read one chunk (or time out) and turn what it completes into items."""
         loop = asyncio.get_running_loop()
         wait = _PATH_CHECK if self._silent else min(_PATH_CHECK, self._deadline - loop.time())
@@ -175,12 +190,12 @@ class BeaconSerialDriver(Driver[BeaconSerialConfig]):
             return await self._lost(link, "end of stream")
         return await self._frames(self._decoder.feed(data))
 
-    async def _frames(self, frames: list[Frame]) -> list[Item]:
+    async def _frames(self, frames: list[Frame]) -> list[RawItem]:
         """Items for decoded frames; acks the repeats of alarms already confirmed."""
         self._sync_decoder()
         if not frames:
             return []
-        items: list[Item] = []
+        items: list[RawItem] = []
         now, wall = asyncio.get_running_loop().time(), time.time()
         self._deadline = now + self.config.silence_timeout
         if self._silent or self._fault is not None:
@@ -208,7 +223,7 @@ class BeaconSerialDriver(Driver[BeaconSerialConfig]):
             self._counters[_DECODER_NAMES[source]] = value
 
     # -- faults and reconnection --------------------------------------------------------
-    async def _lost(self, link: SerialLink, why: BaseException | str) -> list[Item]:
+    async def _lost(self, link: SerialLink, why: BaseException | str) -> list[RawItem]:
         """The port failed or vanished: close it, raise receiver-fault, start polling."""
         self._link = None
         await link.close()
@@ -217,7 +232,7 @@ class BeaconSerialDriver(Driver[BeaconSerialConfig]):
         self._port_down(why)
         return items + self._raise_fault()
 
-    def _went_silent(self) -> list[Item]:
+    def _went_silent(self) -> list[RawItem]:
         self._silent = True
         self._count("silences")
         self._reason = f"no frame from the receiver for {self.config.silence_timeout:g}s"
@@ -231,7 +246,7 @@ class BeaconSerialDriver(Driver[BeaconSerialConfig]):
         self._attempts = 0
         self._set_state(DriverState.OFFLINE)
 
-    async def _reopen(self) -> list[Item]:
+    async def _reopen(self) -> list[RawItem]:
         """One step of the reconnection loop: raise the fault, or wait and try once."""
         if self._fault is None:
             return self._raise_fault()
@@ -278,7 +293,7 @@ class BeaconSerialDriver(Driver[BeaconSerialConfig]):
             async with asyncio.timeout(delay):
                 await self._stop.wait()
 
-    def _raise_fault(self) -> list[Item]:
+    def _raise_fault(self) -> list[RawItem]:
         if self._fault is not None:
             return []  # one occurrence until the receiver talks again
         self._count("receiver_faults")
@@ -291,7 +306,7 @@ class BeaconSerialDriver(Driver[BeaconSerialConfig]):
         )
         return [self._fault]
 
-    def _clear_fault(self) -> list[Item]:
+    def _clear_fault(self) -> list[RawItem]:
         fault, self._fault = self._fault, None
         return [] if fault is None else [fault.with_state(EventState.CLEARED)]
 

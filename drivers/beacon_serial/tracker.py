@@ -19,6 +19,11 @@ with real codec frames and no port:
 
 The beacon's own motion (PASS) and thermal alarms latch in the beacon until the wearer
 resets it and no frame says so, so their events stay active: a person acknowledges them.
+
+With ``blocks=True`` (the driver's setting) a telemetry frame's readings come as one
+:class:`~edgesdk.model.ReadingBlock` (one layout per beacon and set of sensors, reused
+frame after frame) instead of up to seven :class:`~edgesdk.model.Reading` objects: the
+gateway seals blocks straight into SenML and routes them to its rules once per layout.
 """
 
 from __future__ import annotations
@@ -36,7 +41,17 @@ from drivers.beacon_serial.codec import (
     ReceiverStatus,
     Telemetry,
 )
-from edgesdk.model import Event, EventKind, EventState, Item, Reading, Severity
+from edgesdk.model import (
+    Event,
+    EventKind,
+    EventState,
+    Item,
+    RawItem,
+    Reading,
+    ReadingBlock,
+    ReadingLayout,
+    Severity,
+)
 
 __all__ = ["AckTarget", "CrewTracker", "Output", "cause_kind"]
 
@@ -48,6 +63,7 @@ _KIND_BY_CAUSE: dict[int, EventKind] = {
 }
 _FLAG_KINDS = (EventKind.DISTRESS, EventKind.FALL)  # cleared by the telemetry flags
 _PRUNE_EVERY = 30.0  # seconds between sweeps of forgotten alarms
+_MAX_LAYOUTS = 4096  # telemetry layouts kept (4 per beacon at most); beyond, built per frame
 
 
 def cause_kind(cause: int) -> EventKind:
@@ -66,7 +82,7 @@ class AckTarget(NamedTuple):
 class Output(NamedTuple):
     """What one frame produced: items to hand on, and alarm frames to ack now."""
 
-    items: list[Item]
+    items: list[RawItem]
     acks: list[AckTarget]
 
 
@@ -98,11 +114,21 @@ class CrewTracker:
     differences matter), ``wall`` the epoch time stamped on the items. ``counters`` is
     where ``alarm_repeats``, ``joins``, ``joins_without_hello`` and ``frames_missed`` are
     counted (the driver passes its health counters). ``alarm_memory`` is how long an alarm
-    id is remembered after its last repeat.
+    id is remembered after its last repeat. ``blocks``: telemetry readings as one
+    :class:`~edgesdk.model.ReadingBlock` per frame (see the module doc).
     """
 
-    def __init__(self, device: str, counters: Counter[str], *, alarm_memory: float = 600.0) -> None:
+    def __init__(
+        self,
+        device: str,
+        counters: Counter[str],
+        *,
+        alarm_memory: float = 600.0,
+        blocks: bool = False,
+    ) -> None:
         self.device = device
+        self._blocks = blocks
+        self._layouts: dict[tuple[int, bool, bool], ReadingLayout] = {}
         self._counters = counters
         self._alarm_memory = alarm_memory
         self._seen: set[int] = set()
@@ -197,22 +223,17 @@ class CrewTracker:
             self._join(beacon, hello, wall),
         ]
 
-    def _telemetry(self, beacon: int, t: Telemetry, wall: float) -> list[Item]:
+    def _telemetry(self, beacon: int, t: Telemetry, wall: float) -> list[RawItem]:
         b = beacon
-        items: list[Item] = []
-        if t.heart_rate:  # None (0 on the wire) means no sensor contact: no reading at all
-            items.append(self._reading(f"{b}/heart_rate", t.heart_rate, "1/min", wall))
-        items += [
-            self._reading(f"{b}/skin_temp", t.skin_temperature, "Cel", wall),
-            self._reading(f"{b}/ambient_temp", t.ambient_temperature, "Cel", wall),
-            self._reading(f"{b}/motion", t.motion, "mg", wall),
-        ]
-        if t.scba_pressure is not None:
-            items.append(self._reading(f"{b}/scba_pressure", t.scba_pressure, "bar", wall))
-        items += [
-            self._reading(f"{b}/battery", t.battery, "%", wall),
-            self._reading(f"{b}/rssi", t.rssi, "dBm", wall),
-        ]
+        # heart rate None (0 on the wire) means no sensor contact: no reading at all
+        hr, scba = t.heart_rate, t.scba_pressure
+        values: list[float | int] = [hr] if hr else []
+        values += (t.skin_temperature, t.ambient_temperature, t.motion)
+        if scba is not None:
+            values.append(scba)
+        values += (t.battery, t.rssi)
+        block = ReadingBlock(self._layout(b, bool(hr), scba is not None), values, wall)
+        items: list[RawItem] = [block] if self._blocks else list(block)
         before = self._flags.get(b, (False, False))
         now = (t.distress, t.fall)
         self._flags[b] = now
@@ -222,6 +243,30 @@ class CrewTracker:
             elif was and not is_set:
                 items.extend(self._flag_fell(b, kind, wall))
         return items
+
+    def _layout(self, beacon: int, heart_rate: bool, scba: bool) -> ReadingLayout:
+        """The names and units of a telemetry frame's readings, in frame order."""
+        key = (beacon, heart_rate, scba)
+        layout = self._layouts.get(key)
+        if layout is None:
+            b = beacon
+            names, units = [], []
+            for name, unit, present in (
+                ("heart_rate", "1/min", heart_rate),
+                ("skin_temp", "Cel", True),
+                ("ambient_temp", "Cel", True),
+                ("motion", "mg", True),
+                ("scba_pressure", "bar", scba),
+                ("battery", "%", True),
+                ("rssi", "dBm", True),
+            ):
+                if present:
+                    names.append(f"{b}/{name}")
+                    units.append(unit)
+            layout = ReadingLayout(self.device, names, units)
+            if len(self._layouts) < _MAX_LAYOUTS:
+                self._layouts[key] = layout
+        return layout
 
     def _flag_rose(self, beacon: int, kind: EventKind, wall: float) -> list[Item]:
         if self._flag_active.get((beacon, kind)):

@@ -187,6 +187,17 @@ class ModbusPanelConfig(DriverConfig):
         le=86400.0,
         description="seconds between full analog reports, 0.5..86400 and >= analog_interval",
     )
+    point_scan_interval: float = Field(
+        0.0,
+        ge=0.0,
+        le=86400.0,
+        description=(
+            "seconds between reads of every point slot of the map, 0..86400 (default 0: "
+            "every slot on every poll); in between, a profile with a not-present code reads "
+            "each status block only up to its last installed point (a zone, panel-status "
+            "or counter change, a reconnect or a unit back online reads the whole map at once)"
+        ),
+    )
     analog_every_poll: bool = Field(
         False,
         description=(

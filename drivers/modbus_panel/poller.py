@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from drivers.modbus_panel.config import ModbusPanelConfig
 from drivers.modbus_panel.profile import Block, BlockKind, PointAddress, Profile
+from drivers.modbus_panel.scan import PointScan
 from drivers.modbus_panel.state import UnitState
 from drivers.modbus_panel.transport import (
     CrcError,
@@ -150,6 +151,7 @@ class Poller:
         self.units: dict[int, UnitState] = {}
         self.health: dict[int, UnitHealth] = {}
         self.status_blocks: dict[int, list[Block]] = {}
+        self.scans: dict[int, PointScan] = {}  # which status blocks each poll reads
         self.analog_blocks: dict[int, list[Block]] = {}
         for unit in config.units:
             zones: dict[PointAddress, int] = {p: z for (u, p), z in zone_map.items() if u == 0}
@@ -166,6 +168,9 @@ class Poller:
             loops = config.loops_for(unit, profile)
             size = config.max_registers
             self.status_blocks[unit] = profile.read_blocks(size, kind=BlockKind.STATUS, loops=loops)
+            self.scans[unit] = PointScan(
+                profile, self.status_blocks[unit], config.point_scan_interval
+            )
             self.analog_blocks[unit] = profile.read_blocks(size, kind=BlockKind.ANALOG, loops=loops)
         if previous is not None:
             # the same driver opened again: what it reported stays reported (and items
@@ -258,21 +263,37 @@ class Poller:
             probing = health.offline is not None
             if probing and loop.time() < health.next_probe:
                 continue  # an offline unit is only probed now and then (see _probe_later)
-            for block in self.status_blocks[unit]:
-                words = await self.read(unit, block, retry=not probing)
-                if words is None:
-                    if health.offline is not None:
-                        self._probe_later(health)
-                    break
-                probing = False
-                items = state.status_block(block, words, loop.time(), time.time())
-                for item in items:
-                    await self._emit(item)
-            else:
+            scan = self.scans[unit]
+            blocks = scan.plan(loop.time(), self.link.generation, whole=probing)
+            done = await self._read_status(unit, state, blocks, probing)
+            if done and scan.changed:  # the panel shows news: read the rest of the map now
+                done = await self._read_status(unit, state, scan.rest(), False)
+            if done:
+                scan.done(loop.time(), self.link.generation)
                 if timeout and state.heartbeat is not None:
                     await self._check_heartbeat(unit, state, loop.time() - state.heartbeat_since)
             if not self.link.connected:
                 return
+
+    async def _read_status(
+        self, unit: int, state: UnitState, blocks: list[Block], probing: bool
+    ) -> bool:
+        """Read status ``blocks`` of ``unit`` and emit what changed; False when a read
+        failed (the rest of the unit waits for the next poll)."""
+        loop = asyncio.get_running_loop()
+        health, scan = self.health[unit], self.scans[unit]
+        for block in blocks:
+            words = await self.read(unit, block, retry=not probing)
+            if words is None:
+                if health.offline is not None:
+                    self._probe_later(health)
+                return False
+            probing = False
+            scan.note(block, words)
+            items = state.status_block(block, words, loop.time(), time.time())
+            for item in items:
+                await self._emit(item)
+        return True
 
     def _probe_later(self, health: UnitHealth) -> None:
         """An offline unit gets one attempt (no retries) per backoff interval, doubling

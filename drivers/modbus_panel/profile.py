@@ -286,6 +286,47 @@ class Profile(ProfileData):
                 out.extend(coalesce(addrs, table, k, max_registers))
         return out
 
+    def trimmable(self, kind: BlockKind) -> bool:
+        """True when a read of ``kind`` blocks can tell an empty slot from an installed
+        device, so :meth:`installed_part` may shorten them: status blocks need a
+        ``not_present`` point code (a 2-bit encoding has none: ``00`` is a normal device),
+        analog blocks a channel with an ``absent`` word."""
+        enc = self.encoding
+        if kind is BlockKind.STATUS:
+            return isinstance(enc, FlagsEncoding) and bool(enc.events.not_present)
+        return self.analog is not None and any(c.absent is not None for c in self.analog.channels)
+
+    def installed_part(self, block: Block, words: Sequence[int]) -> Block | None:
+        """The head of ``block`` (read whole into ``words``) worth reading on every poll:
+        up to its last register that holds something: a point word that does not say "not
+        present", an analog word that is not its channel's ``absent`` word, or any other
+        register (zone, panel status, heartbeat, counter). None when nothing in it does.
+        The block keeps its start address (only its tail goes), so a later read of the
+        whole block lines up with the shorter one."""
+        if len(words) != block.count:
+            raise ProtocolError(f"block {block} answered {len(words)} registers")
+        enc = self.encoding
+        not_present = enc.events.not_present if isinstance(enc, FlagsEncoding) else []
+        shift = enc.event_shift if isinstance(enc, FlagsEncoding) else 0
+        absent = [c.absent for c in self.analog.channels] if self.analog is not None else []
+        regs, table = self.registers, block.table
+        last = block.count - 1
+        while last >= 0:
+            reg = regs.get((table, block.address + last))
+            if reg is not None:
+                word = words[last]
+                if reg.role is Role.POINT:
+                    if (word >> shift) & 0xFF not in not_present:
+                        break
+                elif reg.role is not Role.ANALOG or word != absent[reg.channel]:
+                    break
+            last -= 1
+        if last < 0:
+            return None
+        if last == block.count - 1:
+            return block
+        return Block(block.function, block.address, last + 1, block.kind)
+
     # -- point and zone words -----------------------------------------------------------
     def encode_point(self, status: PointStatus) -> int:
         """The register word (flags) or the 2-bit field value (bits2) for a point or zone."""

@@ -15,6 +15,13 @@ Each request is bounded by the caller's timeout. A CRC error or a lost connectio
 the waiting request at once instead of letting it time out: pymodbus only drops a frame
 with a bad CRC (the framer subclass here counts it) and only notes a disconnect (the
 ``trace_connect`` hook here reports it).
+
+FC03/FC04 replies are decoded by the response classes registered here through pymodbus'
+``register()`` (its API for custom responses): one ``struct`` call for the whole register
+list instead of one per register, and a short ``str()``. pymodbus' decoder formats every
+reply with ``str(pdu)`` for a debug line even when debug logging is off, and its own
+``__str__`` prints the whole register list: together about a sixth of the CPU time of a
+125-register request over loopback (142 -> 117 µs measured).
 """
 
 from __future__ import annotations
@@ -22,15 +29,20 @@ from __future__ import annotations
 import abc
 import asyncio
 import os
+import struct
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import serial
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.client.base import ModbusBaseClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ModbusException, ModbusIOException
 from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU, ModbusPDU
+from pymodbus.pdu.register_message import (
+    ReadHoldingRegistersResponse,
+    ReadInputRegistersResponse,
+)
 
 from drivers.modbus_panel.config import RtuEndpoint, TcpEndpoint
 from edgesdk.errors import ConfigError, ConnectionLostError, DeviceTimeoutError, ProtocolError
@@ -79,6 +91,52 @@ class CrcError(ProtocolError):
 
 class FramingError(ProtocolError):
     """A reply that does not fit its request (wrong function or register count)."""
+
+
+def _decode_registers(pdu: ModbusPDU, data: bytes) -> None:
+    """A register reply's data (byte count, then big-endian words) in one ``struct`` call;
+    a byte count the frame does not hold, or an odd one, fails as pymodbus' own decode
+    does (the frame is dropped, the request times out)."""
+    size = data[0]
+    if size >= len(data) or size % 2:
+        raise ModbusIOException(
+            f"byte_count {size} does not fit a packet of {len(data)} bytes",
+            function_code=pdu.function_code,
+        )
+    pdu.registers = list(struct.unpack_from(f">{size // 2}H", data, 1))
+
+
+def _short_str(pdu: ModbusPDU) -> str:
+    return (
+        f"{type(pdu).__name__}(dev_id={pdu.dev_id}, transaction_id={pdu.transaction_id}, "
+        f"registers=<{len(pdu.registers)}>)"
+    )
+
+
+class _HoldingRegisters(ReadHoldingRegistersResponse):
+    """FC03 reply: see the module doc."""
+
+    def decode(self, data: bytes) -> None:
+        _decode_registers(self, data)
+
+    def __str__(self) -> str:
+        return _short_str(self)
+
+
+class _InputRegisters(ReadInputRegistersResponse):
+    """FC04 reply: see the module doc."""
+
+    def decode(self, data: bytes) -> None:
+        _decode_registers(self, data)
+
+    def __str__(self) -> str:
+        return _short_str(self)
+
+
+def _register_fast_replies(client: ModbusBaseClient) -> ModbusBaseClient:
+    client.register(_HoldingRegisters)
+    client.register(_InputRegisters)
+    return client
 
 
 class _CountingFramerRTU(FramerRTU):
@@ -177,6 +235,11 @@ class Link(abc.ABC):
                 self.stats["max_in_flight"] = self._on_wire
         return data
 
+    def _expire(self, unit: int, reply_within: float) -> None:
+        self._fail_pending(
+            DeviceTimeoutError(f"{self.label}: unit {unit} did not answer within {reply_within:g}s")
+        )
+
     def _fail_pending(self, exc: Exception) -> None:
         """Fail the request pymodbus is waiting on (its response future) right away."""
         client = self._client
@@ -202,7 +265,8 @@ class Link(abc.ABC):
             return client.read_input_registers(address, count=count, device_id=unit)
 
         reply = await self._exchange(call, unit, reply_within)
-        words = list(reply.registers)
+        registers = reply.registers  # a list of its own per reply (see _decode_registers)
+        words = registers if isinstance(registers, list) else list(registers)
         if reply.function_code != function or len(words) != count:
             raise FramingError(
                 f"{self.label}: asked unit {unit} for {count} registers with FC{function:02d}, "
@@ -240,26 +304,27 @@ class Link(abc.ABC):
             timed_out = False
             task = asyncio.current_task()
             cancels = task.cancelling() if task is not None else 0
+            # the deadline fails pymodbus' response future, as a CRC error or a lost
+            # connection does: one timer per request, cheaper than asyncio.timeout()
+            timer = loop.call_at(loop.time() + reply_within, self._expire, unit, reply_within)
             try:
-                async with asyncio.timeout(reply_within):
-                    reply = await call(client)
+                reply = await call(client)
                 # Python 3.11's asyncio.wait_for (inside pymodbus' execute) returns the
                 # reply when it lands together with a cancellation, dropping the cancel:
                 # honour it here, or a cancelled poller would never stop
                 if task is not None and task.cancelling() > cancels:
                     raise asyncio.CancelledError
-            except TimeoutError:
+            except DeviceTimeoutError:
                 timed_out = True
                 if not client.connected:
                     raise ConnectionLostError(f"{self.label}: connection lost") from None
-                raise DeviceTimeoutError(
-                    f"{self.label}: unit {unit} did not answer within {reply_within:g}s"
-                ) from None
+                raise
             except ModbusException as exc:
                 if not client.connected:
                     raise ConnectionLostError(f"{self.label}: connection lost: {exc}") from exc
                 raise ProtocolError(f"{self.label}: unit {unit}: {exc}") from exc
             finally:
+                timer.cancel()
                 self._pending = False
                 self._on_wire = 0
                 # a late reply to a timed-out RTU request would be taken for the next
@@ -294,7 +359,7 @@ class TcpLink(Link):
 
     def _make_client(self) -> ModbusBaseClient:
         ep = self.endpoint
-        return AsyncModbusTcpClient(
+        client = AsyncModbusTcpClient(
             ep.host,
             port=ep.port,
             timeout=self._timeout + 1.0,  # the connect timeout; requests use their own
@@ -303,6 +368,7 @@ class TcpLink(Link):
             trace_connect=self._on_connect,
             trace_packet=self._on_packet,
         )
+        return _register_fast_replies(client)
 
 
 class SerialLine(Link):
@@ -334,7 +400,7 @@ class SerialLine(Link):
             trace_packet=self._on_packet,
         )
         client.ctx.framer = _CountingFramerRTU(DecodePDU(False), self._on_crc)
-        return client
+        return _register_fast_replies(client)
 
 
 def _serial_open_error(ep: RtuEndpoint) -> str:
