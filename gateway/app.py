@@ -176,36 +176,28 @@ class Gateway:
     def intake(self, device: str | None, item: RawItem) -> None:
         """Take one item from a driver (or a test): rules, then the right lane."""
         now = self._clock()
-        if type(item) is ReadingBlock:
-            n = len(item.values)
-            self.counters.readings_in += n
-            if not self._readings:
-                self._first_buffered = now
-            self._readings.append(item)
-            self._buffered += n
-            self._check_buffer()
-            if device is not None:
-                for ev in self.rules.feed_block(device, item, now):
-                    self.counters.rule_events += 1
-                    self._route(ev, None)
-            return
-        if isinstance(item, Reading):
-            self.counters.readings_in += 1
-            if not self._readings:
-                self._first_buffered = now
-            self._readings.append(item)
-            self._buffered += 1
-            self._check_buffer()
+        if isinstance(item, ReadingBlock):
+            self._buffer(item, len(item.values), now)
+            events = self.rules.feed_block(device, item, now) if device is not None else []
         else:
-            assert isinstance(item, Event)
-            self.counters.events_in += 1
-            self._route(item, device)
-        if device is not None:
-            for ev in self.rules.feed(device, item, now):
-                self.counters.rule_events += 1
-                self._route(ev, None)
+            if isinstance(item, Reading):
+                self._buffer(item, 1, now)
+            else:
+                self.counters.events_in += 1
+                self._route(item, device)
+            events = self.rules.feed(device, item, now) if device is not None else []
+        for ev in events:
+            self.counters.rule_events += 1
+            self._route(ev, None)
 
-    def _check_buffer(self) -> None:
+    def _buffer(self, item: Reading | ReadingBlock, n: int, now: float) -> None:
+        """Buffer ``n`` readings for the telemetry lane; due to seal at the batch size,
+        and the drivers wait past HIGH_WATER."""
+        self.counters.readings_in += n
+        if not self._readings:
+            self._first_buffered = now
+        self._readings.append(item)
+        self._buffered += n
         if self._buffered >= self.cfg.lanes.telemetry_max_records:
             self._telemetry_due.set()
             if self._buffered >= HIGH_WATER:

@@ -385,12 +385,7 @@ class UnitState:
             ch = self._channels[reg.channel]
             spec.append((i, ch.absent, ch.signed, ch.scale))
             akeys.append(akey)
-            name = self._names.get(akey)
-            if name is None:
-                name = self._names[akey] = reading_name(
-                    self.unit, akey[0], self._suffix[reg.channel]
-                )
-            names.append(name)
+            names.append(self._name(akey))
             units.append(ch.unit)
         if not spec:
             return None
@@ -417,8 +412,12 @@ class UnitState:
 
     def _reading(self, akey: tuple[PointAddress, int], value: float, wall: float) -> Reading:
         self._reported[akey] = value
+        return Reading(self.source, self._name(akey), value, self._channels[akey[1]].unit, wall)
+
+    def _name(self, akey: tuple[PointAddress, int]) -> str:
+        """The reading name of an analog value (built once per point and channel)."""
         name = self._names.get(akey)
         if name is None:
             point, ch = akey
             name = self._names[akey] = reading_name(self.unit, point, self._suffix[ch])
-        return Reading(self.source, name, value, self._channels[akey[1]].unit, wall)
+        return name
