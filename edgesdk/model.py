@@ -361,8 +361,11 @@ class ReadingBlock:
             numbers: Sequence[float] = values  # type: ignore[assignment]
             if float in kinds and not all(map(math.isfinite, numbers)):
                 raise ValueError(f"block of {self.layout.device!r}: values must be finite")
-            if int in kinds and not (min(numbers) >= -_INT_LIMIT and max(numbers) < _INT_LIMIT):
-                raise ValueError(f"block of {self.layout.device!r}: an int beyond 64 bits")
+            if int in kinds:
+                # Only the ints are bounded: a float such as 1.8e19 is a valid value.
+                ints = [v for v in numbers if type(v) is int] if float in kinds else numbers
+                if not (min(ints) >= -_INT_LIMIT and max(ints) < _INT_LIMIT):
+                    raise ValueError(f"block of {self.layout.device!r}: an int beyond 64 bits")
             return
         for value in values:
             _check_value(value)

@@ -9,8 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support import VECTORS, Mosquitto, mosquitto_binary
+
+# Property tests are reproducible by default: a run of `make test` (and CI) tries the same
+# inputs every time, so a commit that passed once passes again, and a failure found here
+# is found again by whoever reruns it. To look for new failures, explore with fresh random
+# inputs and ten times the examples: `pytest --hypothesis-profile=explore tests/`.
+settings.register_profile("repeatable", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", max_examples=1000, print_blob=True)
+settings.load_profile("repeatable")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -82,6 +82,16 @@ def test_a_block_checks_its_values_as_a_reading_does(
         ReadingBlock(_layout(), values, time)  # type: ignore[arg-type]
 
 
+def test_only_the_ints_of_a_mixed_block_are_held_to_64_bits() -> None:
+    # A float beyond 2**64 is an ordinary value; found by hypothesis in CI.
+    big = 1.8446744073709552e19
+    block = ReadingBlock(ReadingLayout("d", ["a", "b", "c"]), (0.0, big, 0), 1.0)
+    assert [r.value for r in block] == [0.0, big, 0]
+    assert ReadingBlock(ReadingLayout("d", ["a", "b"]), (-1e300, -5), 1.0).values == (-1e300, -5)
+    with pytest.raises(ValueError, match="64 bits"):
+        ReadingBlock(ReadingLayout("d", ["a", "b"]), (1.0, 2**64), 1.0)
+
+
 def test_ints_span_cbors_64_bit_range_and_no_further() -> None:
     for ok in (2**64 - 1, -(2**64)):
         assert Reading("d", "n", ok).value == ok

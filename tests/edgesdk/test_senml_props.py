@@ -162,7 +162,7 @@ device = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9\-:._]{0,6}", fullmatch=True)
 reading_name = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9\-:./_]{0,8}", fullmatch=True)
 value = st.one_of(
     st.booleans(),
-    st.integers(min_value=-(2**64), max_value=2**64),
+    st.integers(min_value=-(2**64), max_value=2**64 - 1),  # CBOR major types 0 and 1
     finite,
     st.text(max_size=10),
     st.binary(max_size=10),
