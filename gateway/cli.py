@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import signal
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -14,39 +12,13 @@ from typing import Any
 
 import typer
 
+from gateway.logs import LEVELS
+
 __all__ = ["app"]
 
 app = typer.Typer(help="Run the gateway, or ask a running one how it is.", no_args_is_help=True)
 
 CONFIG = typer.Option(..., "--config", "-c", help="gateway.toml", exists=False)
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (and exception text)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "t": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
-
-
-def setup_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for noisy in ("pymodbus", "aiomqtt", "amqtt", "transitions"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 def _fail(exc: BaseException, code: int = 2) -> typer.Exit:
@@ -61,28 +33,31 @@ def run(
     log_format: str = typer.Option("text", help="text or json (one object per line)"),
 ) -> None:
     """Run the gateway until SIGTERM/SIGINT (exit 0), sealing and committing on the way out."""
-    from edgesdk.errors import EdgeError
-    from gateway import config as gwconfig
-    from gateway.app import Gateway
+    if log_level.lower() not in LEVELS:
+        raise _fail(ValueError(f"--log-level {log_level!r}: use one of {', '.join(LEVELS)}"))
+    if log_format not in ("text", "json"):
+        raise _fail(ValueError(f"--log-format {log_format!r}: use text or json"))
+    # Become the lean resident process (gateway.daemon): same PID, without this CLI's
+    # libraries in memory for the months it runs. It loads and checks the config itself.
+    argv = [*_interpreter_options(), "-m", "gateway", "--config", str(config)]
+    argv += ["--log-level", log_level.lower(), "--log-format", log_format]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *argv])  # noqa: S606 (this Python, fixed argv)
 
-    setup_logging(log_level, log_format)
-    try:
-        cfg = gwconfig.load(config)
-    except EdgeError as exc:
-        raise _fail(exc) from None
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        gw = Gateway(cfg)
-        await gw.run(stop)
-
-    try:
-        asyncio.run(main())
-    except EdgeError as exc:
-        raise _fail(exc) from None
+def _interpreter_options(orig_argv: list[str] | None = None) -> list[str]:
+    """The options this Python was started with (``-X dev``, ``-W error``, ``-u``...), so
+    the exec'd gateway runs under the same ones."""
+    out: list[str] = []
+    args = iter((sys.orig_argv if orig_argv is None else orig_argv)[1:])
+    for arg in args:
+        if not arg.startswith("-") or arg in ("-", "-m", "-c") or arg.startswith("--"):
+            break
+        out.append(arg)
+        if arg in ("-X", "-W"):  # the value is the next word
+            out.append(next(args, ""))
+    return out
 
 
 @app.command()

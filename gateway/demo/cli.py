@@ -37,9 +37,9 @@ def demo(
     """
     import logging
 
-    from gateway.cli import setup_logging
     from gateway.demo.dashboard import render, summary
     from gateway.demo.stack import Stack
+    from gateway.logs import setup_logging
 
     setup_logging("error", "text")
     logging.getLogger("edgesdk").setLevel(logging.CRITICAL)
