@@ -19,6 +19,7 @@ import asyncio
 import logging
 import random
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -323,7 +324,7 @@ class Poller:
                 return
 
     # -- one request, with retries ------------------------------------------------------
-    async def read(self, unit: int, block: Block, *, retry: bool = True) -> list[int] | None:
+    async def read(self, unit: int, block: Block, *, retry: bool = True) -> array[int] | None:
         """The block's words, or None after every attempt failed (counted, reported)."""
         cfg, counters = self.config, self.counters
         error: EdgeError | None = None

@@ -37,9 +37,9 @@ from drivers.modbus_panel.profiles.layout import (
     PointKind,
     Register,
     Role,
-    build_register_map,
     coalesce,
 )
+from drivers.modbus_panel.profiles.regmap import RegisterMap
 from drivers.modbus_panel.profiles.schema import (
     SUPPORTED_SPECS,
     AnalogChannel,
@@ -74,6 +74,7 @@ __all__ = [
     "Profile",
     "Quantity",
     "Register",
+    "RegisterMap",
     "Role",
     "Table",
     "WriteCommand",
@@ -85,6 +86,10 @@ __all__ = [
 
 _PACKAGE = "drivers.modbus_panel.profiles"
 _TAG_RE = re.compile(r"\bencoding\.(?:flags|bits2)\b")  # pydantic puts the union tag in
+# blocks (read plans) remembered per profile, beyond them built per call: a driver polls a
+# few dozen blocks (and their trimmed heads), a fuzzer or a provisioning scan any number
+_LAYOUT_CACHE = 512
+_READS_CACHE = 64
 
 
 class Alarm(enum.StrEnum):
@@ -208,33 +213,55 @@ class Profile(ProfileData):
                 fix="use a holding register (4xxxx)",
             )
         check_semantics(profile, file=file)
-        # build the map now, so overlaps are reported with the file name; store it where
+        # lay the map out now, so overlaps are reported with the file name; store it where
         # the ``registers`` cached_property would (pydantic leaves cached properties alone)
-        profile.__dict__["registers"] = build_register_map(profile, file=file)
+        profile.__dict__["registers"] = RegisterMap(profile, file=file)
         return profile
 
     # -- the register map ---------------------------------------------------------------
     @cached_property
-    def registers(self) -> Mapping[tuple[Table, int], Register]:
-        """Every mapped register, keyed by (table, PDU address)."""
-        return build_register_map(self)
+    def registers(self) -> RegisterMap:
+        """Every mapped register, keyed by (table, PDU address): a read-only Mapping whose
+        registers are built when first looked up (see :class:`RegisterMap`)."""
+        return RegisterMap(self)
 
     @cached_property
-    def _point_index(self) -> dict[PointAddress, Location]:
-        out: dict[PointAddress, Location] = {}
-        for reg in self.registers.values():
-            if reg.role is Role.POINT:
-                for i, p in enumerate(reg.points):
-                    if p is not None:
-                        out[p] = Location(reg.table, reg.address, i)
-        return out
+    def _layouts(self) -> dict[tuple[Table, int, int], tuple[Register | None, ...]]:
+        """block_registers' tuples by (table, start, count); count -1: the longest yet."""
+        return {}
+
+    @cached_property
+    def _reads(self) -> dict[tuple[int, BlockKind | None, int | None], list[Block]]:
+        return {}
+
+    def block_registers(self, block: Block) -> tuple[Register | None, ...]:
+        """The register at each address of ``block`` (None where nothing is mapped).
+
+        Cached per profile: every unit that polls a block shares one tuple (a driver keeps
+        one per block it reads, for each of its panels).
+        """
+        table, start, count = block.table, block.address, block.count
+        key = (table, start, count)
+        layout = self._layouts.get(key)
+        if layout is None:
+            # the head of a block read whole (a trimmed block): the same Register objects
+            longest = self._layouts.get((table, start, -1))
+            if longest is not None and len(longest) >= count:
+                layout = longest[:count]
+            else:
+                layout = self.registers.run(table, start, count)
+                if len(self._layouts) < _LAYOUT_CACHE:
+                    self._layouts[(table, start, -1)] = layout
+            if len(self._layouts) < _LAYOUT_CACHE:
+                self._layouts[key] = layout
+        return layout
 
     def locate(self, point: PointAddress) -> Location:
         """The register (and 2-bit field index) of a point; CommandError if not mapped."""
-        try:
-            return self._point_index[point]
-        except KeyError:
-            raise CommandError(f"{self.name}: point {point.label} is not in the map") from None
+        location = self.registers.locate(point)
+        if location is None:
+            raise CommandError(f"{self.name}: point {point.label} is not in the map")
+        return location
 
     def locate_zone(self, zone: int) -> Location:
         if self.zones is None or not 1 <= zone <= self.zones.count:
@@ -273,18 +300,19 @@ class Profile(ProfileData):
         """
         if not 1 <= max_registers <= 125:
             raise ValueError("max_registers must be 1..125 (the Modbus limit for FC03/FC04)")
-        out: list[Block] = []
-        for k in (BlockKind.STATUS, BlockKind.ANALOG):
-            if kind is not None and k is not kind:
-                continue
-            for table in (Table.HOLDING, Table.INPUT):
-                addrs = sorted(
-                    a
-                    for (t, a), reg in self.registers.items()
-                    if t is table and reg.kind is k and _within(reg, loops)
-                )
-                out.extend(coalesce(addrs, table, k, max_registers))
-        return out
+        key = (max_registers, kind, loops)
+        out = self._reads.get(key)
+        if out is None:  # every unit of every driver asks: computed once, Blocks shared
+            out = []
+            for k in (BlockKind.STATUS, BlockKind.ANALOG):
+                if kind is not None and k is not kind:
+                    continue
+                for table in (Table.HOLDING, Table.INPUT):
+                    addrs = self.registers.addresses(table, k, loops)
+                    out.extend(coalesce(addrs, table, k, max_registers))
+            if len(self._reads) < _READS_CACHE:
+                self._reads[key] = out
+        return list(out)
 
     def trimmable(self, kind: BlockKind) -> bool:
         """True when a read of ``kind`` blocks can tell an empty slot from an installed
@@ -309,10 +337,10 @@ class Profile(ProfileData):
         not_present = enc.events.not_present if isinstance(enc, FlagsEncoding) else []
         shift = enc.event_shift if isinstance(enc, FlagsEncoding) else 0
         absent = [c.absent for c in self.analog.channels] if self.analog is not None else []
-        regs, table = self.registers, block.table
+        layout = self.block_registers(block)
         last = block.count - 1
         while last >= 0:
-            reg = regs.get((table, block.address + last))
+            reg = layout[last]
             if reg is not None:
                 word = words[last]
                 if reg.role is Role.POINT:
@@ -460,9 +488,7 @@ class Profile(ProfileData):
         if len(words) != block.count:
             raise ProtocolError(f"block {block} answered {len(words)} registers")
         out = Decoded(points={}, zones={}, panel=None, heartbeat=None, counters={}, analog={})
-        regs = self.registers
-        for i, word in enumerate(words):
-            reg = regs.get((block.table, block.address + i))
+        for word, reg in zip(words, self.block_registers(block), strict=True):
             if reg is None:
                 continue
             if reg.role is Role.POINT:
@@ -532,12 +558,6 @@ class Profile(ProfileData):
 
 
 # -- helpers ----------------------------------------------------------------------------
-def _within(reg: Register, loops: int | None) -> bool:
-    if loops is None or not reg.points:
-        return True
-    return any(p is not None and p.loop <= loops for p in reg.points)
-
-
 def _event_code(ev: EventCodes, status: PointStatus) -> int:
     codes = {
         Alarm.FIRE: ev.fire,

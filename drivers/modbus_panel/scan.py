@@ -61,14 +61,9 @@ class PointScan:
         self._read: dict[int, Sequence[int]] = {}
         self._watch: dict[tuple[int, int], Callable[[Sequence[int]], Any]] = {}
         self._seen: dict[tuple[int, int], Any] = {}
-        regs = profile.registers
         for block in self.blocks:
-            marks = [
-                i
-                for i in range(block.count)
-                if (reg := regs.get((block.table, block.address + i))) is not None
-                and reg.role in _WATCHED
-            ]
+            layout = profile.block_registers(block)
+            marks = [i for i, reg in enumerate(layout) if reg is not None and reg.role in _WATCHED]
             if marks:
                 self._watch[(block.function, block.address)] = operator.itemgetter(*marks)
 

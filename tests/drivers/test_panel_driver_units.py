@@ -297,7 +297,7 @@ def test_analog_deadband_absent_values_and_full_report() -> None:
     smoke, heat = NOTIFIER.channel("obscuration"), NOTIFIER.channel("temperature")
     assert smoke.absent is not None
     assert heat.absent is not None
-    words = [smoke.absent, heat.absent] * (block.count // 2)
+    words = ([smoke.absent, heat.absent] * block.count)[: block.count]  # the whole block
     words[0] = NOTIFIER.encode_analog(smoke, 0.20)  # d001 smoke
     words[3] = NOTIFIER.encode_analog(heat, 21.0)  # d002 heat
     first = state.analog_block(block, list(words), 1.0)

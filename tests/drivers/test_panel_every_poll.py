@@ -44,7 +44,7 @@ def test_every_poll_reports_unchanged_values_and_ignores_the_deadband() -> None:
     block = NOTIFIER.read_blocks(kind=BlockKind.ANALOG, loops=1)[0]
     smoke, heat = NOTIFIER.channel("obscuration"), NOTIFIER.channel("temperature")
     assert smoke.absent is not None and heat.absent is not None
-    words = [smoke.absent, heat.absent] * (block.count // 2)
+    words = ([smoke.absent, heat.absent] * block.count)[: block.count]  # the whole block
     words[0] = NOTIFIER.encode_analog(smoke, 0.20)
     words[3] = NOTIFIER.encode_analog(heat, 21.0)
     every = UnitState(1, NOTIFIER, "p", deadbands=[0.05, 0.5], every_poll=True)

@@ -1,8 +1,10 @@
-"""The panel link's own FC03/FC04 reply classes (one ``struct`` call per reply, a short
-``str()``): the same words as pymodbus' stock decoding, from the real emulator, and the
-same refusal of a reply whose byte count does not fit."""
+"""The panel link's own FC03/FC04 reply classes (the words copied into an ``array('H')``
+in one call, a short ``str()``): the same words as pymodbus' stock decoding, from the real
+emulator, and the same refusal of a reply whose byte count does not fit."""
 
 from __future__ import annotations
+
+from array import array
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
@@ -23,15 +25,15 @@ async def test_words_match_pymodbus_own_decoding() -> None:
         try:
             assert await stock.connect()
             assert await link.connect()
-            got: dict[tuple[int, int], list[int]] = {}
+            got: dict[tuple[int, int], array[int]] = {}
             for function, address, count in ((3, 0, 125), (3, 9499, 5), (4, 0, 125), (4, 1, 7)):
                 if function == 3:
                     want = await stock.read_holding_registers(address, count=count, device_id=1)
                 else:
                     want = await stock.read_input_registers(address, count=count, device_id=1)
                 words = await link.read(function, address, count, 1, 2.0)
-                assert type(words) is list and len(words) == count
-                assert words == list(want.registers)
+                assert type(words) is array and words.typecode == "H" and len(words) == count
+                assert words.tolist() == list(want.registers)
                 got[(function, address)] = words
             # real data: detector 3 in fire (event code 10h), detector 21 not installed (FFh)
             assert got[(3, 0)][2] & 0xFF == 0x10 and got[(3, 0)][20] & 0xFF == 0xFF
@@ -44,7 +46,7 @@ async def test_words_match_pymodbus_own_decoding() -> None:
 def test_decode_and_a_short_str(cls: type[_HoldingRegisters]) -> None:
     pdu = cls()
     pdu.decode(bytes([6, 0x12, 0x34, 0xFF, 0xFF, 0x00, 0x07]))
-    assert pdu.registers == [0x1234, 0xFFFF, 7]
+    assert pdu.registers == array("H", [0x1234, 0xFFFF, 7])  # big-endian on the wire
     text = str(pdu)
     assert text.startswith(cls.__name__) and "registers=<3>" in text
     assert "4660" not in text  # the words themselves are not formatted

@@ -3,9 +3,11 @@
 :func:`build_register_map` walks every block a profile declares and lists each mapped
 register with its role (point word, zone word, panel status, heartbeat, counter, command,
 analog value), refusing overlaps and blocks that run off the end of a table with a
-:class:`~edgesdk.errors.ConfigError` that names the key. :func:`coalesce` turns sorted
-addresses into the fewest reads that never cross an unmapped address (which would answer
-Modbus exception 02).
+:class:`~edgesdk.errors.ConfigError` that names the key. A loaded profile holds the same
+map computed on demand (:class:`~.regmap.RegisterMap`, tested equal to this plain walk,
+which stays the reference and serves tools that want a dict). :func:`coalesce` turns
+sorted addresses into the fewest reads that never cross an unmapped address (which would
+answer Modbus exception 02).
 """
 
 from __future__ import annotations
