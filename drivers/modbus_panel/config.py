@@ -195,7 +195,9 @@ class ModbusPanelConfig(DriverConfig):
             "seconds between reads of every point slot of the map, 0..86400 (default 0: "
             "every slot on every poll); in between, a profile with a not-present code reads "
             "each status block only up to its last installed point (a zone, panel-status "
-            "or counter change, a reconnect or a unit back online reads the whole map at once)"
+            "or counter change, a reconnect or a unit back online reads the whole map at "
+            "once), and a profile with absent analog words reads each analog block only up "
+            "to its last present value (the whole analog map after each whole status read)"
         ),
     )
     analog_every_poll: bool = Field(

@@ -11,6 +11,13 @@ A unit whose requests fail ``offline_after`` times in a row raises ``device-offl
 (cleared by its next answer); a heartbeat register that stops moving while reads succeed
 raises ``heartbeat-stuck``. A lost link is reopened by the status loop with capped,
 jittered exponential backoff; every failed attempt counts as a failure of every unit.
+
+With ``point_scan_interval`` > 0 each unit's status blocks, and its analog blocks when the
+profile has ``absent`` analog words, are read only as far as their installed points between
+whole-map reads (:class:`~drivers.modbus_panel.scan.PointScan`, one per unit and map). The
+analog map is read whole on its own first poll, on a new link, when its unit answers again,
+every interval, and whenever the status scan read the whole status map or saw a watched
+register change since the last whole analog read: a new detector shows in status first.
 """
 
 from __future__ import annotations
@@ -154,6 +161,12 @@ class Poller:
         self.status_blocks: dict[int, list[Block]] = {}
         self.scans: dict[int, PointScan] = {}  # which status blocks each poll reads
         self.analog_blocks: dict[int, list[Block]] = {}
+        # which analog blocks each poll reads: only with a scan interval and a profile whose
+        # analog channels have an 'absent' word (else every block, every poll, as before)
+        self.analog_scans: dict[int, PointScan] = {}
+        # per unit, the status scan's (scans, news) when its analog map was last read whole
+        self._analog_marks: dict[int, tuple[int, int]] = {}
+        trim_analog = config.point_scan_interval > 0 and profile.trimmable(BlockKind.ANALOG)
         for unit in config.units:
             zones: dict[PointAddress, int] = {p: z for (u, p), z in zone_map.items() if u == 0}
             zones.update({p: z for (u, p), z in zone_map.items() if u == unit})
@@ -173,6 +186,10 @@ class Poller:
                 profile, self.status_blocks[unit], config.point_scan_interval
             )
             self.analog_blocks[unit] = profile.read_blocks(size, kind=BlockKind.ANALOG, loops=loops)
+            if trim_analog and self.analog_blocks[unit]:
+                self.analog_scans[unit] = PointScan(
+                    profile, self.analog_blocks[unit], config.point_scan_interval
+                )
         if previous is not None:
             # the same driver opened again: what it reported stays reported (and items
             # not consumed yet stay queued)
@@ -313,15 +330,45 @@ class Poller:
         self.counters["analog_cycles"] += 1
         for unit, state in self.units.items():
             if self.health[unit].offline is not None:
+                self._analog_marks.pop(unit, None)  # read its analog map whole once back
                 continue  # the status loop probes it
-            for block in self.analog_blocks[unit]:
-                words = await self.read(unit, block)
-                if words is None:
-                    break
-                for item in state.analog_block(block, words, time.time()):
-                    await self._emit(item)
+            scan = self.analog_scans.get(unit)
+            if scan is None:
+                await self._read_analog(unit, state, self.analog_blocks[unit], None)
+            else:
+                await self._scan_analog(unit, state, scan)
             if not self.link.connected:
                 return
+
+    async def _scan_analog(self, unit: int, state: UnitState, scan: PointScan) -> None:
+        """One analog poll of ``unit`` through its scan: the whole analog map when the
+        scan is due or the status scan has read the whole status map or seen news since
+        the last whole analog read, else the installed part."""
+        loop = asyncio.get_running_loop()
+        status = self.scans[unit]
+        mark = (status.scans, status.news)
+        whole = self._analog_marks.get(unit) != mark
+        blocks = scan.plan(loop.time(), self.link.generation, whole=whole)
+        if await self._read_analog(unit, state, blocks, scan):
+            scans = scan.scans
+            scan.done(loop.time(), self.link.generation)
+            if scan.scans != scans:  # that poll read the whole analog map
+                self._analog_marks[unit] = mark
+
+    async def _read_analog(
+        self, unit: int, state: UnitState, blocks: list[Block], scan: PointScan | None
+    ) -> bool:
+        """Read analog ``blocks`` of ``unit`` and emit the readings; False when a read
+        failed (the rest of the unit waits for the next poll)."""
+        for block in blocks:
+            words = await self.read(unit, block)
+            if words is None:
+                return False
+            if scan is not None:
+                scan.note(block, words)
+            for item in state.analog_block(block, words, time.time()):
+                await self._emit(item)
+        return True
 
     # -- one request, with retries ------------------------------------------------------
     async def read(self, unit: int, block: Block, *, retry: bool = True) -> array[int] | None:

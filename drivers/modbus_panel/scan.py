@@ -19,8 +19,14 @@ saves requests and decoding on every poll. What keeps that safe:
   poll that shows anything it raises in the zone, panel or counter registers.
 
 Profiles without a not-present code (2-bit encodings, where ``00`` is a normal device) and
-``interval`` 0 read the whole map on every poll. The same plan serves analog blocks (a word
-equal to its channel's ``absent`` word is an empty slot; they have no watched registers).
+``interval`` 0 read the whole map on every poll.
+
+The same plan serves analog blocks (a word equal to its channel's ``absent`` word is an
+empty slot; they have no watched registers): the poller keeps a second scan per unit over
+its analog map, and reads that map whole also whenever the status scan of the unit has
+completed a whole-map read or seen a watched register change since (:attr:`PointScan.scans`
+and :attr:`PointScan.news` are counts, so another reader can tell either happened): a newly
+installed detector shows in the status map first.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class PointScan:
         self.polled = self.blocks  # what a poll between scans reads
         self.changed = False  # a watched register changed during this poll
         self.scans = 0  # whole-map reads completed
+        self.news = 0  # watched-register changes seen (the analog scan follows both counts)
         self._profile = profile
         self._interval = interval
         self._trims = interval > 0 and all(profile.trimmable(b.kind) for b in self.blocks)
@@ -86,6 +93,7 @@ class PointScan:
             self._seen[key] = value
             if value != before:
                 self.changed = True
+                self.news += 1
         if self._trims and id(block) in self._whole:
             self._read[id(block)] = words
 
