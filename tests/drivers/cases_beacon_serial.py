@@ -16,16 +16,36 @@ from pathlib import Path
 from typing import Any
 
 from drivers.beacon_serial import BeaconSerialDriver
+from drivers.beacon_serial.codec import Telemetry, TelemetryFlags
 from edgesdk import driver
 from edgesdk.driver import DriverState
 from emulators.beacons.emulator import BeaconEmulator
 from tests.drivers.conformance import Twin
 from tests.drivers.feed import Feed
 
-__all__ = ["CASE", "FAST", "Feed", "eventually", "open_driver", "state"]
+__all__ = ["CASE", "FAST", "Feed", "eventually", "open_driver", "state", "tele"]
 
 FAST: dict[str, Any] = {"reconnect_min": 0.05, "reconnect_max": 0.3}
 """Driver options that keep reconnection quick in tests."""
+
+
+NO_FLAGS = TelemetryFlags(0)
+
+
+def tele(flags: TelemetryFlags = NO_FLAGS, **kw: object) -> Telemetry:
+    """A firefighter's telemetry frame with plausible values; ``kw`` overrides any field."""
+    values: dict[str, object] = {
+        "heart_rate": 142,
+        "skin_temperature": 36.55,
+        "ambient_temperature": 48.2,
+        "motion": 734,
+        "scba_pressure": 241.3,
+        "battery": 87,
+        "flags": flags,
+        "rssi": -67,
+    }
+    values.update(kw)
+    return Telemetry(**values)  # type: ignore[arg-type]
 
 
 async def eventually(check: Callable[[], bool], *, within: float = 10.0, what: str = "") -> None:

@@ -10,26 +10,11 @@ from drivers.beacon_serial.codec import Telemetry, TelemetryFlags, decode, encod
 from drivers.beacon_serial.tracker import CrewTracker
 from edgesdk.model import Event, RawItem, Reading, ReadingBlock, ReadingLayout
 from emulators.beacons.emulator import BeaconEmulator
-from tests.drivers.cases_beacon_serial import open_driver
+from tests.drivers.cases_beacon_serial import open_driver, tele
 from tests.drivers.feed import Feed
 
 B = 4242
 NAMES = ("heart_rate", "skin_temp", "ambient_temp", "motion", "scba_pressure", "battery", "rssi")
-
-
-def tele(**kw: object) -> Telemetry:
-    values: dict[str, object] = {
-        "heart_rate": 142,
-        "skin_temperature": 36.55,
-        "ambient_temperature": 48.2,
-        "motion": 734,
-        "scba_pressure": 241.3,
-        "battery": 87,
-        "flags": TelemetryFlags(0),
-        "rssi": -67,
-    }
-    values.update(kw)
-    return Telemetry(**values)  # type: ignore[arg-type]
 
 
 def feed(tracker: CrewTracker, message: Telemetry, seq: int) -> list[RawItem]:

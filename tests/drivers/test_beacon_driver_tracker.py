@@ -14,33 +14,15 @@ from drivers.beacon_serial.codec import (
     FrameType,
     Hello,
     ReceiverStatus,
-    Telemetry,
     TelemetryFlags,
     decode,
     encode,
 )
 from drivers.beacon_serial.tracker import AckTarget, CrewTracker, Output
 from edgesdk.model import Event, EventState, Reading
+from tests.drivers.cases_beacon_serial import tele
 
 B = 0x0A0B0C0D
-
-
-NO_FLAGS = TelemetryFlags(0)
-
-
-def tele(flags: TelemetryFlags = NO_FLAGS, **kw: object) -> Telemetry:
-    values: dict[str, object] = {
-        "heart_rate": 142,
-        "skin_temperature": 36.55,
-        "ambient_temperature": 48.2,
-        "motion": 734,
-        "scba_pressure": 241.3,
-        "battery": 87,
-        "flags": flags,
-        "rssi": -67,
-    }
-    values.update(kw)
-    return Telemetry(**values)  # type: ignore[arg-type]
 
 
 class Crew:
