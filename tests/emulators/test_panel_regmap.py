@@ -26,10 +26,11 @@ from drivers.modbus_panel.profile import (
     available_profiles,
     load_profile,
 )
-from drivers.modbus_panel.profiles.layout import build_register_map, coalesce
+from drivers.modbus_panel.profiles.layout import coalesce
 from drivers.modbus_panel.profiles.schema import ProfileData
 from edgesdk.config import parse
 from edgesdk.errors import CommandError, ConfigError
+from tests.emulators.regmap_walk import build_register_map
 
 BUNDLED = sorted(available_profiles())
 _FLAGS = ["ack_block", "prealarm", "trouble", "inactive", "active", "enabled", "disabled"]

@@ -6,8 +6,8 @@ Notifier-style map lays out 10 loops (6,465 registers) while a site usually poll
 two, and one gateway may hold several profiles, so :class:`RegisterMap` keeps only the
 areas (a few dozen small objects) and builds a :class:`~.layout.Register` the first time
 it is looked up (then cached: the emulator looks the same registers up on every change).
-Iterating it walks every register, so a caller that iterates holds the whole map, as the
-eager :func:`~.layout.build_register_map` would.
+Iterating it walks every register, so a caller that iterates holds the whole map, as an
+eager dict would (the tests compare it with such a plain walk, ``tests/emulators/regmap_walk.py``).
 
 Overlaps and runs past the end of a table are refused when the map is made (at profile
 load), with the same :class:`~edgesdk.errors.ConfigError` as the eager walk: the first
@@ -164,8 +164,8 @@ def _check(placed: list[_Area], base: int, new: _Area, file: str | None) -> None
 
 
 class RegisterMap(Mapping[_Key, Register]):
-    """Every mapped register of a profile, keyed by (table, PDU address): equal to
-    :func:`~.layout.build_register_map`, computed on demand (see the module doc)."""
+    """Every mapped register of a profile, keyed by (table, PDU address), computed on
+    demand (see the module doc)."""
 
     def __init__(self, data: ProfileData, *, file: str | None = None) -> None:
         placed: list[_Area] = []
