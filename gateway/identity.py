@@ -3,17 +3,22 @@
 The key file must be private to its owner (mode 0600 or stricter), as OpenSSH insists for
 its keys: a gateway whose signing key others can read proves nothing. Keys are never
 logged; only their ``kid`` is.
+
+The certificates are kept as DER and checked with the standard library's OpenSSL (the one
+the TLS uplink loads anyway): OpenSSL parses each one and checks that the signing key
+belongs to its certificate. cryptography's X.509 layer is 43 modules and +2.7 MB of
+resident memory in a process that only needs the DER bytes (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import ssl
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -50,18 +55,18 @@ class Identity:
     site: str
     gw: str
     key: PrivateKey
-    cert: x509.Certificate
-    previous: tuple[x509.Certificate, ...]
+    cert: bytes  # DER
+    previous: tuple[bytes, ...]  # DER
 
     @property
     def kid(self) -> bytes:
         return batch.kid_for(self.key.public_key())
 
     def cert_der(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.DER)
+        return self.cert
 
     def previous_der(self) -> list[bytes]:
-        return [c.public_bytes(serialization.Encoding.DER) for c in self.previous]
+        return list(self.previous)
 
     def seal(
         self,
@@ -78,19 +83,46 @@ class Identity:
         )
 
 
-def _load_cert(path: Path, key: str) -> x509.Certificate:
+def _load_cert(path: Path, key: str) -> bytes:
+    """The DER of the PEM certificate at ``path``, parsed by OpenSSL."""
     try:
-        return x509.load_pem_x509_certificate(path.read_bytes())
+        text = path.read_text(encoding="ascii")
     except OSError as exc:
         raise ConfigError(
             f"cannot read certificate {path}: {exc.strerror}", key=key, fix="check the path"
         ) from exc
-    except ValueError as exc:
+    except UnicodeDecodeError:
+        text = ""
+    begin, end = text.find(ssl.PEM_HEADER), text.find(ssl.PEM_FOOTER)
+    try:  # the first certificate of the file, as cryptography's loader takes it
+        der = ssl.PEM_cert_to_DER_cert(text[begin : end + len(ssl.PEM_FOOTER)])
+        # a throwaway trust store: OpenSSL parses the certificate or refuses it
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=der)
+    except (ValueError, ssl.SSLError) as exc:
         raise ConfigError(
             f"{path} is not a PEM certificate: {exc}",
             key=key,
             fix="point it at the PEM certificate from edgectl provision",
-        ) from exc
+        ) from None
+    return der
+
+
+def _check_pair(cert: Path, key: Path, password: bytes | None) -> None:
+    """OpenSSL's own check (SSL_CTX_check_private_key) that ``key`` belongs to ``cert``."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(
+            # never None: OpenSSL would prompt on the terminal for an encrypted key
+            str(cert),
+            str(key),
+            password=b"" if password is None else password,
+        )
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            f"{cert} does not belong to the key {key} ({exc.reason or exc})",
+            key="gateway.signing_cert",
+            fix="install the certificate issued for this key (edgectl provision gateway "
+            "install-cert)",
+        ) from None
 
 
 def load_identity(cfg: IdentityConfig) -> Identity:
@@ -118,13 +150,7 @@ def load_identity(cfg: IdentityConfig) -> Identity:
             fix="use an Ed25519 or P-256 key",
         )
     cert = _load_cert(cfg.signing_cert, "gateway.signing_cert")
-    if cert.public_key() != key.public_key():
-        raise ConfigError(
-            f"{cfg.signing_cert} does not belong to the key {cfg.signing_key}",
-            key="gateway.signing_cert",
-            fix="install the certificate issued for this key (edgectl provision gateway "
-            "install-cert)",
-        )
+    _check_pair(cfg.signing_cert, cfg.signing_key, password)
     previous = tuple(
         _load_cert(p, f"gateway.previous_signing_certs[{i}]")
         for i, p in enumerate(cfg.previous_signing_certs)
