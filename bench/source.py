@@ -10,16 +10,17 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-from pydantic import Field
-
 from edgesdk import driver
+from edgesdk.config import Field
 from edgesdk.model import Event, EventState, Item, Reading, Severity
 
 
 class SourceConfig(driver.DriverConfig):
-    rate: float = Field(0.0, ge=0, description="readings per second; 0 = as fast as possible")
-    points: int = Field(200, ge=1, description="distinct reading names")
-    limit: int = Field(0, ge=0, description="stop after this many readings (0 = no limit)")
+    rate: float = Field(
+        default=0.0, ge=0, description="readings per second; 0 = as fast as possible"
+    )
+    points: int = Field(default=200, ge=1, description="distinct reading names")
+    limit: int = Field(default=0, ge=0, description="stop after this many readings (0 = no limit)")
 
 
 class BenchSource(driver.Driver[SourceConfig]):

@@ -1,9 +1,10 @@
-"""Typed, validated configuration objects (pydantic) with errors that name the key and fix.
+"""Typed, validated configuration objects with errors that name the key and fix.
 
 Every config object in the project (a driver instance's options, the gateway file) is a
-:class:`ConfigModel`: frozen, unknown keys forbidden. :func:`parse` turns pydantic's
-validation errors into one :class:`~edgesdk.errors.ConfigError` that names the file, the
-dotted key and what to do about it.
+:class:`ConfigModel` (:mod:`edgesdk.configmodel`): frozen, unknown keys forbidden, declared
+with :func:`Field` as in pydantic. :func:`parse` turns validation errors into one
+:class:`~edgesdk.errors.ConfigError` that names the file, the dotted key and what to do
+about it.
 """
 
 from __future__ import annotations
@@ -13,19 +14,34 @@ import tomllib
 from collections.abc import Mapping
 from typing import Any, TypeVar, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
+from edgesdk.configmodel import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigModel,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+    validate_as,
+)
 from edgesdk.errors import ConfigError
 
-__all__ = ["ConfigModel", "parse", "read_toml"]
+__all__ = [
+    "AfterValidator",
+    "BeforeValidator",
+    "ConfigModel",
+    "Field",
+    "ValidationError",
+    "ValidationInfo",
+    "field_validator",
+    "model_validator",
+    "parse",
+    "read_toml",
+    "validate_as",
+]
 
 M = TypeVar("M", bound="ConfigModel")
-
-
-class ConfigModel(BaseModel):
-    """Base for config objects: immutable, strict about unknown keys."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 def _dotted(prefix: str, loc: tuple[int | str, ...]) -> str:
@@ -35,7 +51,7 @@ def _dotted(prefix: str, loc: tuple[int | str, ...]) -> str:
     return ".".join(parts).replace(".[", "[")
 
 
-def _fix_for(model: type[BaseModel], err: Mapping[str, Any]) -> str:
+def _fix_for(model: type[ConfigModel], err: Mapping[str, Any]) -> str:
     kind = err.get("type", "")
     loc = tuple(err.get("loc", ()))
     if kind == "extra_forbidden":
@@ -51,9 +67,9 @@ def _fix_for(model: type[BaseModel], err: Mapping[str, Any]) -> str:
     return desc or "correct the value"
 
 
-def _model_in(ann: Any) -> tuple[type[BaseModel] | None, bool]:
+def _model_in(ann: Any) -> tuple[type[ConfigModel] | None, bool]:
     """The model an annotation holds, and whether it sits in a dict/list container."""
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
+    if isinstance(ann, type) and issubclass(ann, ConfigModel):
         return ann, False
     origin = get_origin(ann)
     args = get_args(ann)
@@ -68,8 +84,8 @@ def _model_in(ann: Any) -> tuple[type[BaseModel] | None, bool]:
     return None, False
 
 
-def _walk(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    current: type[BaseModel] | None = model
+def _walk(model: type[ConfigModel], loc: tuple[int | str, ...]) -> type[ConfigModel] | None:
+    current: type[ConfigModel] | None = model
     skip_key = False
     for part in loc:
         if current is None:
@@ -84,12 +100,12 @@ def _walk(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel]
     return current
 
 
-def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+def _known_keys(model: type[ConfigModel], loc: tuple[int | str, ...]) -> list[str]:
     sub = _walk(model, loc)
     return sorted(sub.model_fields) if sub is not None else []
 
 
-def _field_description(model: type[BaseModel], loc: tuple[int | str, ...]) -> str | None:
+def _field_description(model: type[ConfigModel], loc: tuple[int | str, ...]) -> str | None:
     if not loc:
         return None
     parent = _walk(model, loc[:-1])

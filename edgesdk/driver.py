@@ -168,14 +168,11 @@ class Driver(abc.ABC, Generic[C]):
         Device faults never end the stream: the driver counts them, reports them in
         :attr:`health`, raises ``trouble`` events where a person must know, and retries.
         """
-        self._require_open()
-        async for item in self._stream():
+        async for item in self.stream_blocks():
             if isinstance(item, ReadingBlock):
-                self._counters["items"] += len(item.values)
                 for reading in item:
                     yield reading
             else:
-                self._counters["items"] += 1
                 yield item
 
     async def stream_blocks(self) -> AsyncGenerator[RawItem, None]:

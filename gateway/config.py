@@ -14,9 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
-
-from edgesdk.config import ConfigModel, parse, read_toml
+from edgesdk.config import ConfigModel, Field, field_validator, model_validator, parse, read_toml
 from edgesdk.errors import ConfigError
 
 __all__ = [
@@ -40,8 +38,8 @@ _ID_RE = r"^[A-Za-z0-9][A-Za-z0-9\-._]*$"
 class SecretRef(ConfigModel):
     """Where a secret comes from: a file (first line) or an environment variable."""
 
-    file: Path | None = Field(None, description="path of a file holding the secret (0600)")
-    env: str | None = Field(None, description="name of an environment variable")
+    file: Path | None = Field(default=None, description="path of a file holding the secret (0600)")
+    env: str | None = Field(default=None, description="name of an environment variable")
 
     @model_validator(mode="after")
     def _one_source(self) -> SecretRef:
@@ -75,19 +73,19 @@ class SecretRef(ConfigModel):
 
 
 class IdentityConfig(ConfigModel):
-    site: str = Field(..., pattern=_ID_RE, description="site name, e.g. 'hq' (A-Z a-z 0-9 - . _)")
+    site: str = Field(pattern=_ID_RE, description="site name, e.g. 'hq' (A-Z a-z 0-9 - . _)")
     id: str = Field(
-        ..., pattern=_ID_RE, description="gateway id, unique in the site (A-Z a-z 0-9 - . _)"
+        pattern=_ID_RE, description="gateway id, unique in the site (A-Z a-z 0-9 - . _)"
     )
-    data_dir: Path = Field(Path("data"), description="directory of the durable store")
+    data_dir: Path = Field(default=Path("data"), description="directory of the durable store")
     signing_key: Path = Field(
-        ..., description="PEM private key that signs batches (Ed25519 or P-256), mode 0600"
+        description="PEM private key that signs batches (Ed25519 or P-256), mode 0600"
     )
-    signing_cert: Path = Field(..., description="PEM certificate of the signing key")
+    signing_cert: Path = Field(description="PEM certificate of the signing key")
     signing_key_passphrase: SecretRef | None = Field(
-        None, description="passphrase of an encrypted signing key: {file=...} or {env=...}"
+        default=None, description="passphrase of an encrypted signing key: {file=...} or {env=...}"
     )
-    ca_cert: Path | None = Field(None, description="site CA certificate (PEM), for checks")
+    ca_cert: Path | None = Field(default=None, description="site CA certificate (PEM), for checks")
     previous_signing_certs: list[Path] = Field(
         default_factory=list,
         description="certificates of rotated-out signing keys, announced in the birth message "
@@ -97,37 +95,44 @@ class IdentityConfig(ConfigModel):
 
 class UplinkConfig(ConfigModel):
     url: str = Field(
-        ...,
         pattern=r"^mqtts?://[^/\s]+(:\d+)?/?$",
         description="broker URL, mqtts://host:8883 (mqtt:// only for tests)",
     )
-    ca: Path | None = Field(None, description="CA certificate that signed the broker's cert")
-    cert: Path | None = Field(None, description="client certificate (PEM) for mTLS")
-    key: Path | None = Field(None, description="client private key (PEM), mode 0600")
-    key_passphrase: SecretRef | None = Field(
-        None, description="passphrase of an encrypted TLS key: {file=...} or {env=...}"
+    ca: Path | None = Field(
+        default=None, description="CA certificate that signed the broker's cert"
     )
-    protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT version: '5' or '3.1.1'")
-    client_id: str | None = Field(None, description="MQTT client id (default: <site>-<id>)")
-    topic_prefix: str = Field("edge/v1", description="topics are <prefix>/<site>/<gw>/<stream>")
-    keepalive: int = Field(30, ge=5, le=3600, description="MQTT keepalive in seconds (5-3600)")
-    inflight: int = Field(32, ge=1, le=1024, description="QoS 1 publishes in flight (1-1024)")
-    reconnect_min: float = Field(0.2, gt=0, le=60, description="first reconnect delay, s")
+    cert: Path | None = Field(default=None, description="client certificate (PEM) for mTLS")
+    key: Path | None = Field(default=None, description="client private key (PEM), mode 0600")
+    key_passphrase: SecretRef | None = Field(
+        default=None, description="passphrase of an encrypted TLS key: {file=...} or {env=...}"
+    )
+    protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT version: '5' or '3.1.1'")
+    client_id: str | None = Field(default=None, description="MQTT client id (default: <site>-<id>)")
+    topic_prefix: str = Field(
+        default="edge/v1", description="topics are <prefix>/<site>/<gw>/<stream>"
+    )
+    keepalive: int = Field(
+        default=30, ge=5, le=3600, description="MQTT keepalive in seconds (5-3600)"
+    )
+    inflight: int = Field(
+        default=32, ge=1, le=1024, description="QoS 1 publishes in flight (1-1024)"
+    )
+    reconnect_min: float = Field(default=0.2, gt=0, le=60, description="first reconnect delay, s")
     reconnect_max: float = Field(
-        2.0,
+        default=2.0,
         gt=0,
         le=600,
         description="longest reconnect delay, s (2 s: back within 2 s of the broker's return)",
     )
     snapshot_max_bytes: int = Field(
-        262_144,
+        default=262_144,
         ge=1024,
         le=1_048_576,
         description="largest camera snapshot forwarded, bytes (at most 1 MiB: consumers refuse "
         "larger messages before decoding them)",
     )
     snapshot_min_interval: float = Field(
-        1.0, ge=0, description="seconds between snapshots of one camera"
+        default=1.0, ge=0, description="seconds between snapshots of one camera"
     )
 
     @model_validator(mode="after")
@@ -143,22 +148,22 @@ class UplinkConfig(ConfigModel):
 
 class LanesConfig(ConfigModel):
     telemetry_max_records: int = Field(
-        500, ge=1, le=100_000, description="seal a telemetry batch at this many records"
+        default=500, ge=1, le=100_000, description="seal a telemetry batch at this many records"
     )
     telemetry_max_age: float = Field(
-        1.0, gt=0, le=60, description="seal a telemetry batch after this many seconds"
+        default=1.0, gt=0, le=60, description="seal a telemetry batch after this many seconds"
     )
 
 
 class RetentionConfig(ConfigModel):
     telemetry_max_bytes: int = Field(
-        1 << 30, ge=4096, description="telemetry kept while unsent, bytes"
+        default=1 << 30, ge=4096, description="telemetry kept while unsent, bytes"
     )
     telemetry_max_age: float = Field(
-        7 * 86400.0, gt=0, description="oldest unsent telemetry kept, seconds"
+        default=7 * 86400.0, gt=0, description="oldest unsent telemetry kept, seconds"
     )
     min_free_bytes: int = Field(
-        16 << 20,
+        default=16 << 20,
         ge=0,
         description="free space kept on the data filesystem: below it, telemetry is shed "
         "(alarms never)",
@@ -167,7 +172,7 @@ class RetentionConfig(ConfigModel):
 
 class HealthConfig(ConfigModel):
     listen: str | None = Field(
-        "127.0.0.1:9108",
+        default="127.0.0.1:9108",
         pattern=r"^(127\.0\.0\.1|\[::1\]|localhost):\d+$",
         description="loopback host:port for /healthz and /metrics, or omit to disable",
     )
@@ -176,7 +181,7 @@ class HealthConfig(ConfigModel):
 class ZoneMap(ConfigModel):
     """One fire zone as seen by several sources, for the cross-check rule."""
 
-    panel: str | None = Field(None, description="device name of the panel")
+    panel: str | None = Field(default=None, description="device name of the panel")
     panel_zones: list[int] = Field(default_factory=list, description="zone numbers at the panel")
     cameras: list[str] = Field(
         default_factory=list, description="camera names (or '<device>/<camera>')"
@@ -188,32 +193,42 @@ class RulesConfig(ConfigModel):
     """Life-safety thresholds; sources in docs/configuration.md and the domain reference."""
 
     man_down_prealarm: float = Field(
-        20.0, gt=0, description="seconds without motion before the PASS pre-alert (NFPA 1982: 20)"
+        default=20.0,
+        gt=0,
+        description="seconds without motion before the PASS pre-alert (NFPA 1982: 20)",
     )
     man_down_alarm: float = Field(
-        30.0, gt=0, description="seconds without motion before the PASS alarm (NFPA 1982: 30)"
+        default=30.0,
+        gt=0,
+        description="seconds without motion before the PASS alarm (NFPA 1982: 30)",
     )
-    motion_threshold: float = Field(100.0, ge=0, description="milli-g RMS counted as motion")
+    motion_threshold: float = Field(
+        default=100.0, ge=0, description="milli-g RMS counted as motion"
+    )
     scba_low_fraction: float = Field(
-        0.33,
+        default=0.33,
         gt=0,
         lt=1,
         description="low-air alarm at this fraction of rated pressure (NFPA 1981: 0.33)",
     )
     heart_rate_fraction: float = Field(
-        0.85, gt=0, le=1.2, description="fraction of (220 - age) that warns"
+        default=0.85, gt=0, le=1.2, description="fraction of (220 - age) that warns"
     )
-    heart_rate_duration: float = Field(60.0, ge=0, description="seconds above it before warning")
-    default_wearer_age: int = Field(40, ge=16, le=80, description="age when no hello gave one")
-    skin_temperature_max: float = Field(39.0, description="skin temperature warning, °C")
-    ambient_heat_max: float = Field(150.0, description="ambient temperature warning, °C")
+    heart_rate_duration: float = Field(
+        default=60.0, ge=0, description="seconds above it before warning"
+    )
+    default_wearer_age: int = Field(
+        default=40, ge=16, le=80, description="age when no hello gave one"
+    )
+    skin_temperature_max: float = Field(default=39.0, description="skin temperature warning, °C")
+    ambient_heat_max: float = Field(default=150.0, description="ambient temperature warning, °C")
     lost_contact: float = Field(
-        15.0,
+        default=15.0,
         gt=0,
         description="seconds without a frame from a beacon on duty before the lost-contact alarm",
     )
     crosscheck_window: float = Field(
-        120.0,
+        default=120.0,
         gt=0,
         description="seconds in which a camera and "
         "a panel detection in one zone corroborate each other",
@@ -228,12 +243,12 @@ class RulesConfig(ConfigModel):
 
 
 class DeviceConfig(ConfigModel):
-    driver: str = Field(
-        ..., description="driver name, e.g. modbus-panel, beacon-serial, camera-mqtt"
+    driver: str = Field(description="driver name, e.g. modbus-panel, beacon-serial, camera-mqtt")
+    enabled: bool = Field(
+        default=True, description="false keeps the device configured but not polled"
     )
-    enabled: bool = Field(True, description="false keeps the device configured but not polled")
     expected_interval: float | None = Field(
-        None,
+        default=None,
         gt=0,
         description="seconds of silence after which the device is reported offline "
         "(default: the driver's own supervision)",
@@ -261,7 +276,7 @@ class GatewayConfig(ConfigModel):
         return v
 
     # set by load(); not part of the file
-    source: Path | None = Field(None, exclude=True)
+    source: Path | None = Field(default=None, exclude=True)
 
 
 _PATH_KEYS: dict[str, tuple[str, ...]] = {

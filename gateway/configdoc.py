@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
-
+from edgesdk.config import ConfigModel
+from edgesdk.configmodel import REQUIRED
 from gateway.config import GatewayConfig
 
 __all__ = ["reference"]
@@ -27,8 +26,8 @@ def _type(ann: Any) -> str:
     return f"{name}[{args}]"
 
 
-def _model(ann: Any) -> type[BaseModel] | None:
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
+def _model(ann: Any) -> type[ConfigModel] | None:
+    if isinstance(ann, type) and issubclass(ann, ConfigModel):
         return ann
     for a in get_args(ann):
         m = _model(a)
@@ -44,14 +43,14 @@ def _default(info: Any) -> str:
         value = info.default_factory()
         return "`{}`" if value == {} else "`[]`" if value == [] else "(table)"
     d = info.default
-    if d is None or d is PydanticUndefined:
+    if d is None or d is REQUIRED:
         return "(unset)"
     return f"`{d}`"
 
 
-def _rows(model: type[BaseModel], prefix: str) -> list[str]:
+def _rows(model: type[ConfigModel], prefix: str) -> list[str]:
     rows: list[str] = []
-    subs: list[tuple[str, type[BaseModel]]] = []
+    subs: list[tuple[str, type[ConfigModel]]] = []
     for name, info in model.model_fields.items():
         if info.exclude:
             continue

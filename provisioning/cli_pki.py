@@ -1,6 +1,6 @@
 """``provision ca|gateway|broker-cert|operator|rotate``: the site CA and every certificate.
 
-Heavy imports (cryptography, pydantic, tomlkit) happen inside the commands so that
+Heavy imports (cryptography, tomlkit) happen inside the commands so that
 ``edgectl --help`` stays fast.
 """
 

@@ -1,4 +1,4 @@
-"""The beacon-serial driver's options, validated by pydantic.
+"""The beacon-serial driver's options, validated by :mod:`edgesdk.configmodel`.
 
 Every field says its valid range in ``description``: :func:`edgesdk.config.parse` quotes it
 as the fix when a value is refused, so the range text is part of the error message.
@@ -6,9 +6,8 @@ as the fix when a value is refused, so the range text is part of the error messa
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationInfo, field_validator
-
 from drivers.beacon_serial.codec import MIN_LENGTH
+from edgesdk.config import Field, ValidationInfo, field_validator
 from edgesdk.driver import DriverConfig
 
 __all__ = ["BeaconSerialConfig"]
@@ -18,7 +17,6 @@ class BeaconSerialConfig(DriverConfig):
     """Where the receiver is and how patiently to treat it."""
 
     port: str = Field(
-        ...,
         min_length=1,
         description=(
             "path of the receiver's serial port, e.g. /dev/ttyACM0 or a stable udev symlink "
@@ -26,25 +24,25 @@ class BeaconSerialConfig(DriverConfig):
         ),
     )
     baudrate: int = Field(
-        115200,
+        default=115200,
         ge=50,
         le=4_000_000,
         description="line speed in baud, 50..4000000 (the receiver uses 115200, 8N1)",
     )
     open_timeout: float = Field(
-        5.0,
+        default=5.0,
         gt=0.0,
         le=120.0,
         description="seconds to wait for the port to open, > 0 and <= 120",
     )
     write_timeout: float = Field(
-        2.0,
+        default=2.0,
         gt=0.0,
         le=60.0,
         description="seconds to wait for an ack or evacuate frame to leave, > 0 and <= 60",
     )
     silence_timeout: float = Field(
-        15.0,
+        default=15.0,
         ge=0.1,
         le=3600.0,
         description=(
@@ -53,13 +51,13 @@ class BeaconSerialConfig(DriverConfig):
         ),
     )
     reconnect_min: float = Field(
-        0.5,
+        default=0.5,
         ge=0.01,
         le=60.0,
         description="first delay in seconds before reopening a lost port, 0.01..60",
     )
     reconnect_max: float = Field(
-        30.0,
+        default=30.0,
         ge=0.01,
         le=3600.0,
         description=(
@@ -68,7 +66,7 @@ class BeaconSerialConfig(DriverConfig):
         ),
     )
     max_frame_length: int = Field(
-        255,
+        default=255,
         ge=MIN_LENGTH,
         le=255,
         description=(
@@ -77,7 +75,7 @@ class BeaconSerialConfig(DriverConfig):
         ),
     )
     alarm_memory: float = Field(
-        600.0,
+        default=600.0,
         ge=10.0,
         le=86400.0,
         description=(

@@ -1,4 +1,4 @@
-"""The camera-mqtt driver's options, validated by pydantic.
+"""The camera-mqtt driver's options, validated by :mod:`edgesdk.configmodel`.
 
 Every field says its valid range in ``description``: :func:`edgesdk.config.parse` quotes it
 as the fix when a value is refused, so the range text is part of the error message.
@@ -10,9 +10,7 @@ import re
 from typing import Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
-
-from edgesdk.config import ConfigModel
+from edgesdk.config import ConfigModel, Field, ValidationInfo, field_validator, model_validator
 from edgesdk.driver import DriverConfig
 
 __all__ = [
@@ -51,9 +49,9 @@ def _check_prefix(prefix: str) -> str:
 class Group(ConfigModel):
     """Cameras speaking one format under one topic prefix."""
 
-    format: Format = Field(..., description="payload format: frigate, axis or generic")
+    format: Format = Field(description="payload format: frigate, axis or generic")
     prefix: str | None = Field(
-        None,
+        default=None,
         max_length=200,
         description=(
             "topic prefix without trailing /, no + or #; default frigate (frigate), "
@@ -61,7 +59,7 @@ class Group(ConfigModel):
         ),
     )
     cameras: list[str] | None = Field(
-        None,
+        default=None,
         max_length=1024,
         description=(
             "allow-list of camera names (after names mapping); messages of other cameras "
@@ -90,7 +88,7 @@ class Group(ConfigModel):
         ),
     )
     silence_timeout: float | None = Field(
-        None,
+        default=None,
         ge=1.0,
         le=86400.0,
         description=(
@@ -157,35 +155,41 @@ class CameraMqttConfig(DriverConfig):
     """Where the broker is, which cameras to listen to, and how to judge them."""
 
     broker: str = Field(
-        ...,
         description=(
             "broker URL mqtt://host[:port] (default port 1883) or mqtts://host[:port] "
             "(8883), no path or credentials"
         ),
     )
     protocol: Literal["3.1.1", "5"] = Field(
-        "3.1.1",
+        default="3.1.1",
         description="MQTT version, 3.1.1 or 5 (the embedded broker speaks only 3.1.1)",
     )
     client_id: str | None = Field(
-        None,
+        default=None,
         description=(
             "stable MQTT client id of the persistent session, 1..64 of A-Z a-z 0-9 _ . : -; "
             "default edgesdk-<hostname>-<instance>"
         ),
     )
-    username: str | None = Field(None, description="broker user name, if the broker wants one")
-    password: str | None = Field(None, description="broker password (with username)")
-    ca: str | None = Field(None, description="mqtts only: CA certificate file (PEM)")
-    cert: str | None = Field(None, description="mqtts only: client certificate file (PEM)")
-    key: str | None = Field(None, description="mqtts only: client private key file (PEM)")
-    qos: int = Field(1, ge=0, le=2, description="subscription QoS, 0..2")
-    keepalive: int = Field(30, ge=5, le=3600, description="MQTT keepalive in seconds, 5..3600")
+    username: str | None = Field(
+        default=None, description="broker user name, if the broker wants one"
+    )
+    password: str | None = Field(default=None, description="broker password (with username)")
+    ca: str | None = Field(default=None, description="mqtts only: CA certificate file (PEM)")
+    cert: str | None = Field(default=None, description="mqtts only: client certificate file (PEM)")
+    key: str | None = Field(default=None, description="mqtts only: client private key file (PEM)")
+    qos: int = Field(default=1, ge=0, le=2, description="subscription QoS, 0..2")
+    keepalive: int = Field(
+        default=30, ge=5, le=3600, description="MQTT keepalive in seconds, 5..3600"
+    )
     connect_timeout: float = Field(
-        10.0, gt=0.0, le=120.0, description="seconds to connect and subscribe, > 0 and <= 120"
+        default=10.0,
+        gt=0.0,
+        le=120.0,
+        description="seconds to connect and subscribe, > 0 and <= 120",
     )
     session_expiry: int = Field(
-        3600,
+        default=3600,
         ge=0,
         le=4_294_967_295,
         description=(
@@ -194,10 +198,10 @@ class CameraMqttConfig(DriverConfig):
         ),
     )
     reconnect_min: float = Field(
-        0.5, ge=0.01, le=60.0, description="first reconnect delay in seconds, 0.01..60"
+        default=0.5, ge=0.01, le=60.0, description="first reconnect delay in seconds, 0.01..60"
     )
     reconnect_max: float = Field(
-        30.0,
+        default=30.0,
         ge=0.01,
         le=3600.0,
         description=(
@@ -215,7 +219,7 @@ class CameraMqttConfig(DriverConfig):
         ),
     )
     min_score: float = Field(
-        0.5,
+        default=0.5,
         ge=0.0,
         le=1.0,
         description="fire and smoke detections scoring below this are ignored, 0..1",
@@ -229,7 +233,7 @@ class CameraMqttConfig(DriverConfig):
         ),
     )
     repeat_timeout: float = Field(
-        5.0,
+        default=5.0,
         ge=0.1,
         le=3600.0,
         description=(
@@ -237,7 +241,7 @@ class CameraMqttConfig(DriverConfig):
         ),
     )
     info_clear_delay: float = Field(
-        2.0,
+        default=2.0,
         ge=0.0,
         le=600.0,
         description=(
@@ -246,22 +250,25 @@ class CameraMqttConfig(DriverConfig):
         ),
     )
     max_payload_bytes: int = Field(
-        65536,
+        default=65536,
         ge=256,
         le=16 * 1024 * 1024,
         description="largest JSON payload accepted, bytes, 256..16777216",
     )
     snapshot_max_bytes: int = Field(
-        262144,
+        default=262144,
         ge=1024,
         le=16 * 1024 * 1024,
         description="largest snapshot JPEG kept, bytes, 1024..16777216",
     )
     snapshot_cache: int = Field(
-        32, ge=0, le=4096, description="snapshots kept for get_blob (least recently used go)"
+        default=32,
+        ge=0,
+        le=4096,
+        description="snapshots kept for get_blob (least recently used go)",
     )
     queue_size: int = Field(
-        1000,
+        default=1000,
         ge=10,
         le=100_000,
         description="messages buffered between the broker and stream(), 10..100000",

@@ -1,4 +1,4 @@
-"""The modbus-panel driver's options, validated by pydantic.
+"""The modbus-panel driver's options, validated by :mod:`edgesdk.configmodel`.
 
 Every field says its valid range in ``description``: :func:`edgesdk.config.parse` quotes it
 as the fix when a value is refused. The profile is loaded while validating, so a wrong
@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import Field, field_validator, model_validator
-
 from drivers.modbus_panel.profile import PointAddress, PointKind, Profile, load_profile
+from edgesdk.config import Field, field_validator, model_validator
 from edgesdk.driver import DriverConfig
 from edgesdk.errors import ConfigError
 
@@ -143,7 +142,6 @@ class ModbusPanelConfig(DriverConfig):
     """Where the panels are, which register map they use and how to poll them."""
 
     url: str = Field(
-        ...,
         description=(
             "tcp://host:port (port defaults to 502) or "
             "rtu:///dev/ttyUSB0?baudrate=19200&parity=E&stopbits=1&bytesize=8 "
@@ -151,7 +149,6 @@ class ModbusPanelConfig(DriverConfig):
         ),
     )
     profile: str = Field(
-        ...,
         min_length=1,
         description="a bundled register map (notifier-gw, gst-compact) or the path of a .toml",
     )
@@ -162,17 +159,17 @@ class ModbusPanelConfig(DriverConfig):
         description="Modbus unit ids of the panels, each 1..247, no duplicates (default [1])",
     )
     loops: int | dict[int, int] | None = Field(
-        None,
+        default=None,
         description=(
             "loops to poll: one number for every unit or {unit: loops}; 1..the profile's "
             "loops (default: every loop the profile maps)"
         ),
     )
     status_interval: float = Field(
-        1.0, ge=0.1, le=3600.0, description="seconds between status polls, 0.1..3600"
+        default=1.0, ge=0.1, le=3600.0, description="seconds between status polls, 0.1..3600"
     )
     analog_interval: float = Field(
-        5.0, ge=0.1, le=3600.0, description="seconds between analog polls, 0.1..3600"
+        default=5.0, ge=0.1, le=3600.0, description="seconds between analog polls, 0.1..3600"
     )
     analog_deadband: dict[str, float] = Field(
         default_factory=lambda: {"smoke": 0.05, "heat": 0.5},
@@ -182,13 +179,13 @@ class ModbusPanelConfig(DriverConfig):
         ),
     )
     full_report_interval: float = Field(
-        300.0,
+        default=300.0,
         ge=0.5,
         le=86400.0,
         description="seconds between full analog reports, 0.5..86400 and >= analog_interval",
     )
     point_scan_interval: float = Field(
-        0.0,
+        default=0.0,
         ge=0.0,
         le=86400.0,
         description=(
@@ -201,18 +198,20 @@ class ModbusPanelConfig(DriverConfig):
         ),
     )
     analog_every_poll: bool = Field(
-        False,
+        default=False,
         description=(
             "report every analog value on every analog poll, changed or not, ignoring "
             "analog_deadband (raw sampling for a historian; many more readings)"
         ),
     )
     timeout: float = Field(
-        1.0, gt=0.0, le=60.0, description="seconds to wait for each reply, > 0 and <= 60"
+        default=1.0, gt=0.0, le=60.0, description="seconds to wait for each reply, > 0 and <= 60"
     )
-    retries: int = Field(1, ge=0, le=10, description="extra attempts for a failed request, 0..10")
+    retries: int = Field(
+        default=1, ge=0, le=10, description="extra attempts for a failed request, 0..10"
+    )
     offline_after: int = Field(
-        3,
+        default=3,
         ge=1,
         le=1000,
         description=(
@@ -220,7 +219,7 @@ class ModbusPanelConfig(DriverConfig):
         ),
     )
     inter_frame_gap: float | None = Field(
-        None,
+        default=None,
         ge=0.0,
         le=1.0,
         description=(
@@ -229,16 +228,16 @@ class ModbusPanelConfig(DriverConfig):
         ),
     )
     backoff_min: float = Field(
-        0.5, ge=0.01, le=60.0, description="first reconnect delay in seconds, 0.01..60"
+        default=0.5, ge=0.01, le=60.0, description="first reconnect delay in seconds, 0.01..60"
     )
     backoff_max: float = Field(
-        30.0,
+        default=30.0,
         ge=0.01,
         le=3600.0,
         description="cap on the reconnect delay in seconds, 0.01..3600 and >= backoff_min",
     )
     heartbeat_timeout: float = Field(
-        10.0,
+        default=10.0,
         ge=0.0,
         le=3600.0,
         description=(
@@ -247,7 +246,7 @@ class ModbusPanelConfig(DriverConfig):
         ),
     )
     max_registers: int = Field(
-        125, ge=1, le=125, description="most registers per read request, 1..125"
+        default=125, ge=1, le=125, description="most registers per read request, 1..125"
     )
     point_zones: dict[str, int] = Field(
         default_factory=dict,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -85,7 +84,6 @@ __all__ = [
 ]
 
 _PACKAGE = "drivers.modbus_panel.profiles"
-_TAG_RE = re.compile(r"\bencoding\.(?:flags|bits2)\b")  # pydantic puts the union tag in
 # blocks (read plans) remembered per profile, beyond them built per call: a driver polls a
 # few dozen blocks (and their trimmed heads), a fuzzer or a provisioning scan any number
 _LAYOUT_CACHE = 512
@@ -187,15 +185,7 @@ class Profile(ProfileData):
                 key="spec",
                 fix=f"this edgesdk reads spec {', '.join(map(str, SUPPORTED_SPECS))}",
             )
-        try:
-            profile = parse(cls, data, file=file)
-        except ConfigError as exc:  # the union's tag is not a key in the file: drop it
-            raise ConfigError(
-                _TAG_RE.sub("encoding", exc.reason),
-                file=file,
-                key=_TAG_RE.sub("encoding", exc.key or ""),
-                fix=exc.fix,
-            ) from exc.__cause__
+        profile = parse(cls, data, file=file)
         if profile.point_commands is not None and profile.encoding.kind != "flags":
             raise ConfigError(
                 "per-point commands need one register per point",
@@ -214,7 +204,7 @@ class Profile(ProfileData):
             )
         check_semantics(profile, file=file)
         # lay the map out now, so overlaps are reported with the file name; store it where
-        # the ``registers`` cached_property would (pydantic leaves cached properties alone)
+        # the ``registers`` cached_property would (config models leave cached properties alone)
         profile.__dict__["registers"] = RegisterMap(profile, file=file)
         return profile
 

@@ -8,7 +8,8 @@ One JSON object per line in, one JSON object per line out::
     -> {"ok": false, "error": "cmd: ..."}
 
 Commands mirror :class:`~emulators.panel.emulator.PanelEmulator`'s control API; every
-line is validated (pydantic) before anything changes, so a bad line changes nothing.
+line is validated (:mod:`edgesdk.configmodel`) before anything changes, so a bad line
+changes nothing.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
-
 from drivers.modbus_panel.profile import PANEL_FLAGS, PanelCommand, PointCommand, PointKind
-from edgesdk.config import ConfigModel
+from edgesdk.config import ConfigModel, Field, ValidationError, validate_as
 from edgesdk.errors import EdgeError
 from emulators.panel.emulator import PanelEmulator
 from emulators.panel.store import FaultKind
@@ -92,8 +91,8 @@ class Fault(ConfigModel):
     unit: Unit = 1
     kind: FaultKind
     code: int = 4
-    delay: float = Field(0.5, ge=0, le=60)
-    count: int | None = Field(None, ge=1)
+    delay: float = Field(default=0.5, ge=0, le=60)
+    count: int | None = Field(default=None, ge=1)
 
 
 class ClearFault(ConfigModel):
@@ -107,7 +106,7 @@ class DropConnections(ConfigModel):
 
 class Advance(ConfigModel):
     cmd: Literal["advance"]
-    ticks: int = Field(1, ge=1, le=100_000)
+    ticks: int = Field(default=1, ge=1, le=100_000)
 
 
 class Counters(ConfigModel):
@@ -135,13 +134,12 @@ Control = Annotated[
     | State,
     Field(discriminator="cmd"),
 ]
-_ADAPTER: TypeAdapter[Control] = TypeAdapter(Control)
 
 
 def handle_line(emu: PanelEmulator, line: str) -> dict[str, Any]:
     """Apply one control line; the reply never raises (errors become ``ok: false``)."""
     try:
-        msg = _ADAPTER.validate_python(json.loads(line))
+        msg: Control = validate_as(Control, json.loads(line), title="control line")
     except json.JSONDecodeError as exc:
         return {"ok": False, "error": f"not JSON: {exc}"}
     except ValidationError as exc:

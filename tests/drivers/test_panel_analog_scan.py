@@ -73,8 +73,10 @@ async def assert_analog_requests(
     poller = controller(drv)
     status = poller.scans[1]
     await feed.until(
-        lambda: drv.health.counters["status_cycles"] >= 1
-        and (status.scans >= 1 or not poller.analog_scans),
+        lambda: (
+            drv.health.counters["status_cycles"] >= 1
+            and (status.scans >= 1 or not poller.analog_scans)
+        ),
         what="the first status cycle",
     )
     await more_polls(drv, feed, 3)  # a status cycle reads 1-4 blocks: over by then

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from pydantic import Field
 
 from edgesdk import driver
+from edgesdk.config import Field
 from edgesdk.errors import (
     CommandError,
     ConfigError,
@@ -30,7 +30,7 @@ from edgesdk.model import (
 
 
 class CounterConfig(driver.DriverConfig):
-    count: int = Field(3, ge=1, le=100, description="how many readings to yield (1-100)")
+    count: int = Field(default=3, ge=1, le=100, description="how many readings to yield (1-100)")
     device: str = "counter"
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-from pydantic import Field
 
 from edgesdk import driver
 from edgesdk.batch import Batch
+from edgesdk.config import Field
 from edgesdk.model import Event, Item, RawItem, Reading
 from edgesdk.verify import StreamTracker, Verifier
 from tests.pki import TestPKI
@@ -22,8 +22,8 @@ from tests.support import free_port
 
 
 class ScriptConfig(driver.DriverConfig):
-    rate: float = Field(0.0, ge=0, description="readings per second (0: none)")
-    points: int = Field(10, ge=1)
+    rate: float = Field(default=0.0, ge=0, description="readings per second (0: none)")
+    points: int = Field(default=10, ge=1)
 
 
 class ScriptDriver(driver.Driver[ScriptConfig]):

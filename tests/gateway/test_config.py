@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
+from edgesdk.config import ValidationError
 from edgesdk.errors import ConfigError
 from gateway import config
 from gateway.configdoc import reference

@@ -11,15 +11,14 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 
-from pydantic import Field
-
 from edgesdk import driver
+from edgesdk.config import Field
 from edgesdk.model import Item, Reading
 
 
 class TcpProbeConfig(driver.DriverConfig):
-    host: str = Field("127.0.0.1", description="host to connect to")
-    port: int = Field(..., ge=1, le=65535, description="TCP port (1-65535)")
+    host: str = Field(default="127.0.0.1", description="host to connect to")
+    port: int = Field(ge=1, le=65535, description="TCP port (1-65535)")
 
 
 class TcpProbeDriver(driver.Driver[TcpProbeConfig]):

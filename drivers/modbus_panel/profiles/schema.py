@@ -1,4 +1,4 @@
-"""The profile file format (spec 1): pydantic models for the TOML keys, nothing else.
+"""The profile file format (spec 1): config models for the TOML keys, nothing else.
 
 Kept apart from the codec (``drivers.modbus_panel.profile``) so the format reads as one
 page: every key a profile file may hold, its type, its limits and the fix an error names.
@@ -12,9 +12,7 @@ import enum
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
-
-from edgesdk.config import ConfigModel
+from edgesdk.config import AfterValidator, BeforeValidator, ConfigModel, Field
 from edgesdk.errors import ConfigError
 
 __all__ = [
@@ -208,8 +206,8 @@ class PanelRegisters(ConfigModel):
 
 
 class Commands(ConfigModel):
-    # "register" is the key in the file; the attribute is renamed because ABCMeta (a base
-    # of pydantic models) already defines ``register``
+    # "register" is the key in the file; the attribute keeps the name it had when ABCMeta
+    # (a base of pydantic models, which these were) defined ``register``
     address: RegisterNo = Field(alias="register")
     reset: Word | None = None
     silence: Word | None = None
@@ -233,7 +231,7 @@ class AnalogChannel(ConfigModel):
     scale: float = Field(gt=0, description="use a positive scale, e.g. 0.01 for x100 values")
     signed: bool = False
     absent: Word | None = Field(
-        None,
+        default=None,
         description="the raw word that means 'no value' (e.g. 0xFFFF); omit: every word is a value",
     )
     description: str = ""
