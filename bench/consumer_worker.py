@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import ssl
 import sys
 import time
 from pathlib import Path
@@ -19,19 +18,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import aiomqtt  # noqa: E402
-
-from edgesdk.verify import StreamTracker, Verifier  # noqa: E402
+from bench.verified import add_arguments, verified  # noqa: E402
+from edgesdk.verify import StreamTracker  # noqa: E402
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
-    verifier = Verifier.from_cert_files([args.signing_cert])
     tracker = StreamTracker()
-    tls = None
-    if args.ca:
-        tls = ssl.create_default_context(cafile=args.ca)
-        tls.load_cert_chain(args.cert, args.key)
-    counts = {"batches": 0, "readings": 0, "events": 0, "invalid": 0, "duplicates": 0}
+    seen: set[tuple[str, int]] = set()
+    stats = {"connects": 0, "invalid": 0, "duplicates": 0}
+    counts = {"batches": 0, "readings": 0, "events": 0}
     per_second: dict[int, int] = {}
     latencies: list[float] = []
     first = last = None
@@ -39,52 +34,27 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    seen: set[tuple[str, int]] = set()
     arrivals: list[list[object]] = []
     anomalies: dict[str, int] = {}
 
     async def consume() -> None:
         nonlocal first, last
-        async with aiomqtt.Client(
-            "127.0.0.1",
-            args.port,
-            tls_context=tls,
-            identifier=args.client_id,
-            clean_session=False,
-            protocol=aiomqtt.ProtocolVersion.V311,
-            max_queued_incoming_messages=0,
-        ) as client:
-            await client.subscribe(args.topic, qos=1)
-            print(json.dumps({"ready": True}), flush=True)
-            async for msg in client.messages:
-                now = time.time()
-                try:
-                    b = verifier.verify(bytes(msg.payload))  # type: ignore[arg-type]
-                except Exception:
-                    counts["invalid"] += 1
-                    continue
-                if b.stream == "state":
-                    continue
-                key = (b.stream, b.seq)
-                if key in seen:
-                    counts["duplicates"] += 1
-                    continue
-                seen.add(key)
-                for a in tracker.observe(b):
-                    anomalies[type(a).__name__] = anomalies.get(type(a).__name__, 0) + 1
-                first = first or now
-                last = now
-                counts["batches"] += 1
-                counts["readings"] += len(b.readings)
-                counts["events"] += len(b.events)
-                sec = int(now)
-                per_second[sec] = per_second.get(sec, 0) + len(b.readings)
-                for e in b.events:
-                    sent = e.data.get("sent")
-                    if isinstance(sent, float):
-                        latencies.append(now - sent)
-                    if args.arrivals:
-                        arrivals.append([e.kind, e.state.value, str(e.data.get("point")), now])
+        async for now, b, found in verified(args, stats, tracker, seen, reconnect=False):
+            for a in found:
+                anomalies[type(a).__name__] = anomalies.get(type(a).__name__, 0) + 1
+            first = first or now
+            last = now
+            counts["batches"] += 1
+            counts["readings"] += len(b.readings)
+            counts["events"] += len(b.events)
+            sec = int(now)
+            per_second[sec] = per_second.get(sec, 0) + len(b.readings)
+            for e in b.events:
+                sent = e.data.get("sent")
+                if isinstance(sent, float):
+                    latencies.append(now - sent)
+                if args.arrivals:
+                    arrivals.append([e.kind, e.state.value, str(e.data.get("point")), now])
 
     task = asyncio.create_task(consume())
     idle_since = time.time()
@@ -100,6 +70,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     gaps = tracker.finish()
     return {
         **counts,
+        "invalid": stats["invalid"],
+        "duplicates": stats["duplicates"],
         "first": first,
         "last": last,
         "per_second": per_second,
@@ -114,13 +86,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--topic", default="edge/v1/#")
-    p.add_argument("--signing-cert", required=True)
-    p.add_argument("--ca")
-    p.add_argument("--cert")
-    p.add_argument("--key")
-    p.add_argument("--client-id", default="bench-consumer")
+    add_arguments(p, client_id="bench-consumer", tls=False)
     p.add_argument("--idle", type=float, default=0.0)
     p.add_argument("--arrivals", action="store_true", help="record every event's arrival")
     p.add_argument("--start-timeout", type=float, default=600.0)

@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import signal
-import ssl
 import sys
 import time
 from pathlib import Path
@@ -32,9 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import aiomqtt  # noqa: E402
-
-from edgesdk.verify import StreamTracker, Verifier  # noqa: E402
+from bench.verified import add_arguments, verified  # noqa: E402
+from edgesdk.verify import StreamTracker  # noqa: E402
 
 __all__ = ["Counts", "main"]
 
@@ -76,47 +74,13 @@ class Counts:
 
 
 async def _consume(args: argparse.Namespace, counts: Counts, stats: dict[str, int]) -> None:
-    verifier = Verifier.from_cert_files([args.signing_cert])
     tracker = StreamTracker()
     seen: set[tuple[str, int]] = set()
-    tls = ssl.create_default_context(cafile=args.ca)
-    tls.load_cert_chain(args.cert, args.key)
-    ready = False
-    while True:
-        try:
-            async with aiomqtt.Client(
-                "127.0.0.1",
-                args.port,
-                tls_context=tls,
-                identifier=args.client_id,
-                clean_session=False,
-                protocol=aiomqtt.ProtocolVersion.V311,
-                max_queued_incoming_messages=0,
-            ) as client:
-                stats["connects"] += 1
-                await client.subscribe(args.topic, qos=1)
-                if not ready:
-                    ready = True
-                    print(json.dumps({"ready": True}), flush=True)
-                async for msg in client.messages:
-                    now = time.time()
-                    try:
-                        b = verifier.verify(bytes(msg.payload))
-                    except Exception:
-                        stats["invalid"] += 1
-                        continue
-                    if b.stream == "state":
-                        continue
-                    if (b.stream, b.seq) in seen:
-                        stats["duplicate_batches"] += 1
-                        continue
-                    seen.add((b.stream, b.seq))
-                    stats["anomalies"] += len(tracker.observe(b))
-                    stats["batches"] += 1
-                    stats["events"] += len(b.events)
-                    counts.add(b.readings, now)
-        except aiomqtt.MqttError:
-            await asyncio.sleep(0.05)  # the broker is away: try again soon
+    async for now, b, found in verified(args, stats, tracker, seen, reconnect=True):
+        stats["anomalies"] += len(found)
+        stats["batches"] += 1
+        stats["events"] += len(b.events)
+        counts.add(b.readings, now)
     # never reached: cancelled by main()
 
 
@@ -133,7 +97,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "batches": 0,
         "events": 0,
         "invalid": 0,
-        "duplicate_batches": 0,
+        "duplicates": 0,
         "anomalies": 0,
         "connects": 0,
     }
@@ -151,7 +115,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     with contextlib.suppress(BaseException):
         await task
     return {
-        **stats,
+        **{k: v for k, v in stats.items() if k != "duplicates"},
+        "duplicate_batches": stats["duplicates"],
         "distinct": counts.distinct,
         "duplicate_datapoints": counts.duplicates,
         "per_second": counts.per_second,
@@ -163,13 +128,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--topic", default="edge/v1/#")
-    p.add_argument("--signing-cert", required=True)
-    p.add_argument("--ca", required=True)
-    p.add_argument("--cert", required=True)
-    p.add_argument("--key", required=True)
-    p.add_argument("--client-id", default="tb-bench-consumer")
+    add_arguments(p, client_id="tb-bench-consumer", tls=True)
     p.add_argument("--out", required=True)
     p.add_argument("--limit", type=float, default=900.0, help="exit after this many seconds")
     a = p.parse_args()

@@ -118,53 +118,40 @@ class ValidationError(ValueError):
 
 
 # -- declarations -------------------------------------------------------------------------
+_CONSTRAINTS = ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern")
+_OPTIONS = ("alias", "default_factory", "description", "discriminator", "exclude", *_CONSTRAINTS)
+
+
 class FieldInfo:
-    """What a field declares: default, constraints, description, key alias."""
+    """What a field declares (see :func:`Field`): default, constraints, description, alias.
 
-    __slots__ = (
-        "alias",
-        "annotation",
-        "default",
-        "default_factory",
-        "description",
-        "discriminator",
-        "exclude",
-        "ge",
-        "gt",
-        "le",
-        "lt",
-        "max_length",
-        "min_length",
-        "pattern",
-    )
+    Its attributes are pydantic's names; ``annotation`` is set when the model's fields are
+    resolved (the type without its ``Annotated`` metadata).
+    """
 
-    def __init__(
-        self,
-        default: Any = REQUIRED,
-        *,
-        default_factory: Callable[[], Any] | None = None,
-        alias: str | None = None,
-        description: str | None = None,
-        ge: float | None = None,
-        gt: float | None = None,
-        le: float | None = None,
-        lt: float | None = None,
-        min_length: int | None = None,
-        max_length: int | None = None,
-        pattern: str | None = None,
-        discriminator: str | None = None,
-        exclude: bool = False,
-    ) -> None:
+    __slots__ = (*_OPTIONS, "annotation", "default")
+
+    alias: str | None
+    default_factory: Callable[[], Any] | None
+    description: str | None
+    discriminator: str | None
+    exclude: bool | None
+    ge: float | None
+    gt: float | None
+    le: float | None
+    lt: float | None
+    max_length: int | None
+    min_length: int | None
+    pattern: str | None
+
+    def __init__(self, default: Any = REQUIRED, **options: Any) -> None:
+        unknown = set(options) - set(_OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown Field options: {', '.join(sorted(unknown))}")
         self.default = REQUIRED if default is ... else default
-        self.default_factory = default_factory
-        self.alias = alias
-        self.description = description
-        self.ge, self.gt, self.le, self.lt = ge, gt, le, lt
-        self.min_length, self.max_length = min_length, max_length
-        self.pattern = pattern
-        self.discriminator = discriminator
-        self.exclude = exclude
-        self.annotation: Any = Any  # set when the model's fields are resolved
+        for name in _OPTIONS:
+            setattr(self, name, options.get(name))
+        self.annotation: Any = Any
 
     def is_required(self) -> bool:
         return self.default is REQUIRED and self.default_factory is None
@@ -181,18 +168,7 @@ class FieldInfo:
                 setattr(self, name, getattr(other, name))
 
     def _constrains(self) -> bool:
-        return any(
-            v is not None
-            for v in (
-                self.ge,
-                self.gt,
-                self.le,
-                self.lt,
-                self.min_length,
-                self.max_length,
-                self.pattern,
-            )
-        )
+        return any(getattr(self, name) is not None for name in _CONSTRAINTS)
 
     def __repr__(self) -> str:
         return f"FieldInfo(annotation={self.annotation!r}, default={self.default!r})"
@@ -215,21 +191,7 @@ def Field(  # noqa: N802 - named like the pydantic function it stands for
     exclude: bool = False,
 ) -> Any:
     """Declare a field (as a default value) or constraints (inside ``Annotated``)."""
-    return FieldInfo(
-        default,
-        default_factory=default_factory,
-        alias=alias,
-        description=description,
-        ge=ge,
-        gt=gt,
-        le=le,
-        lt=lt,
-        min_length=min_length,
-        max_length=max_length,
-        pattern=pattern,
-        discriminator=discriminator,
-        exclude=exclude,
-    )
+    return FieldInfo(**locals())
 
 
 @dataclass(frozen=True)
@@ -496,7 +458,7 @@ def _tagged(members: list[Any], key: str, owner: Any) -> Check:
         if m is type(None):
             continue
         info = _fields_of(m)[key]
-        for tag in get_args(_strip(info.annotation)):
+        for tag in get_args(info.annotation):  # Literal[...] tags
             by_tag[tag] = _compile(m, owner)
     tags = ", ".join(repr(t) for t in by_tag)
 
@@ -682,13 +644,6 @@ def _compile(tp: Any, owner: Any, *, discriminator: str | None = None) -> Check:
     raise TypeError(f"{_type_name(owner)}: config fields cannot be of type {tp!r}")
 
 
-def _strip(tp: Any) -> Any:
-    """``Annotated[X, ...]`` -> ``X``."""
-    while get_origin(tp) is Annotated:
-        tp = get_args(tp)[0]
-    return tp
-
-
 # -- models -------------------------------------------------------------------------------
 @dataclass
 class _Schema:
@@ -753,14 +708,10 @@ class ConfigModel(metaclass=_ModelMeta):
                     continue
                 declared = base.__dict__.get(name, REQUIRED)
                 info = _copy(declared) if isinstance(declared, FieldInfo) else FieldInfo(declared)
-                typ, meta = (
-                    (get_args(ann)[0], get_args(ann)[1:])
-                    if _is_annotated(ann)
-                    else (
-                        ann,
-                        (),
-                    )
-                )
+                typ: Any = ann
+                meta: tuple[Any, ...] = ()
+                if get_origin(ann) is Annotated:  # Annotated[X, ...] nests flat: X, metadata
+                    typ, meta = get_args(ann)[0], get_args(ann)[1:]
                 for m in meta:
                     if isinstance(m, FieldInfo):
                         info._merge(m)
@@ -919,10 +870,6 @@ class ConfigModel(metaclass=_ModelMeta):
         obj.__dict__.update(dict(self._items()))
         obj.__dict__.update(update or {})
         return obj
-
-
-def _is_annotated(tp: Any) -> bool:
-    return get_origin(tp) is Annotated
 
 
 def _with_meta(check: Check, meta: tuple[Any, ...]) -> Check:
