@@ -29,7 +29,7 @@ import operator
 import re
 import sys
 import types
-from collections.abc import Callable, Iterator, Mapping, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import (
@@ -365,21 +365,27 @@ def _literal(choices: tuple[Any, ...]) -> Check:
     return check
 
 
+def _each(pairs: Iterable[tuple[Check, Any]], loc: Loc) -> list[Any]:
+    """Each value through its check (its index added to ``loc``), reporting every error."""
+    values: list[Any] = []
+    errors: list[dict[str, Any]] = []
+    for i, (check, x) in enumerate(pairs):
+        try:
+            values.append(check(x, (*loc, i)))
+        except _InvalidError as exc:
+            errors += exc.errors
+    if errors:
+        raise _InvalidError(errors)
+    return values
+
+
 def _sequence(item: Check, out: type[list[Any]] | type[tuple[Any, ...]]) -> Check:
     kind = "list" if out is list else "tuple"
 
     def check(v: Any, loc: Loc) -> Any:
         if not isinstance(v, list | tuple):
             return _fail(f"{kind}_type", f"Input should be a valid {kind}", loc, v)
-        values: list[Any] = []
-        errors: list[dict[str, Any]] = []
-        for i, x in enumerate(v):
-            try:
-                values.append(item(x, (*loc, i)))
-            except _InvalidError as exc:
-                errors += exc.errors
-        if errors:
-            raise _InvalidError(errors)
+        values = _each(((item, x) for x in v), loc)
         return values if out is list else tuple(values)
 
     return check
@@ -396,16 +402,7 @@ def _fixed_tuple(items: list[Check]) -> Check:
                 loc,
                 v,
             )
-        values: list[Any] = []
-        errors: list[dict[str, Any]] = []
-        for i, (x, c) in enumerate(zip(v, items, strict=True)):
-            try:
-                values.append(c(x, (*loc, i)))
-            except _InvalidError as exc:
-                errors += exc.errors
-        if errors:
-            raise _InvalidError(errors)
-        return tuple(values)
+        return tuple(_each(zip(items, v, strict=True), loc))
 
     return check
 
