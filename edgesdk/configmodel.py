@@ -437,13 +437,18 @@ def _union(members: list[Any], owner: Any) -> Check:
             return None
         if type(v) in exact:  # an exact type match wins, as pydantic's smart mode does
             return v
-        errors: list[dict[str, Any]] = []
+        # every member refused it: report the member that got furthest into the value
+        # (a dict member's bad key, not "Input should be a valid integer" for the dict)
+        best: list[dict[str, Any]] = []
+        depth = -1
         for c in checks:
             try:
                 return c(v, loc)
             except _InvalidError as exc:
-                errors += exc.errors
-        raise _InvalidError(errors[:1] if len(checks) == 1 else errors)
+                reached = max(len(e["loc"]) for e in exc.errors)
+                if reached > depth:
+                    best, depth = exc.errors, reached
+        raise _InvalidError(best)
 
     return check
 

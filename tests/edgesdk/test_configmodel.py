@@ -68,6 +68,7 @@ class Outer(ConfigModel):
     )
     even: Annotated[int, AfterValidator(lambda v: v if v % 2 == 0 else _odd(v))] = 0
     either: int | str = 0
+    loops: int | dict[int, int] | None = None
 
 
 def _odd(v: int) -> int:
@@ -147,6 +148,8 @@ def test_a_valid_mapping_is_coerced_like_pydantics_lax_mode() -> None:
         ({"name": "p", "choice": {"kind": "b", "b": "x"}}, ("choice", "b"), "extra_forbidden"),
         ({"name": "p", "even": 3}, ("even",), "value_error"),
         ({"name": "p", "either": 1.5}, ("either",), "int_from_float"),
+        ({"name": "p", "loops": {"1": 3, "x": 2}}, ("loops", "x", "[key]"), "int_parsing"),
+        ({"name": "p", "loops": "all"}, ("loops",), "int_parsing"),
         ({"name": "p", "bogus": 1}, ("bogus",), "extra_forbidden"),
     ],
 )
