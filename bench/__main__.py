@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,9 +15,10 @@ from bench.common import emit
 # ``soak`` runs for 30 minutes: only by name, never in ``all``.
 EXTRA: dict[str, str] = {"soak": "bench.soak"}
 
+# alarm-latency first: its tail is the disk's fsync tail, and the others leave the disk busy
 BENCHES: dict[str, str] = {
-    "pipeline": "bench.pipeline",
     "alarm-latency": "bench.latency",
+    "pipeline": "bench.pipeline",
     "drain": "bench.drain",
     "panel-to-consumer": "bench.panel_latency",
     "modbus-poll": "bench.modbus_poll",
@@ -25,13 +27,33 @@ BENCHES: dict[str, str] = {
 }
 
 
-def settle(pause: float = 2.0) -> None:
-    """Between benchmarks: write back what the last one left dirty (``pipeline`` and
-    ``drain`` leave hundreds of MB), so it is not flushed under the next one's fsyncs.
-    In one `make bench`, `alarm-latency` right after `pipeline` once measured an idle p99 of
-    66 ms (3.3 ms when run alone)."""
+def settle(*, quiet_ms: float = 20.0, limit: float = 30.0) -> dict[str, float]:
+    """Before each benchmark of ``all``: write back what the last one left dirty
+    (``pipeline`` and ``drain`` leave hundreds of MB), then wait (at most ``limit``
+    seconds) until 50 fsyncs of 4 KiB in a row each take under ``quiet_ms``, so that one
+    benchmark's write-back is not measured as the next one's fsync latency. In session 3's
+    and 4's ``make bench``, ``alarm-latency`` right after ``pipeline`` measured an idle p99
+    of 38-66 ms (3.2-5.8 ms run alone); the fsyncs of an idle machine that day reached
+    611 ms. Returns how long it waited and the slowest fsync of the last probe."""
+    t0 = time.monotonic()
     os.sync()
-    time.sleep(pause)
+    slowest = 0.0
+    with tempfile.TemporaryDirectory(prefix="edgesdk-settle-") as tmp:
+        fd = os.open(os.path.join(tmp, "probe"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while time.monotonic() - t0 < limit:
+                slowest = 0.0
+                for _ in range(50):
+                    os.write(fd, b"\0" * 4096)
+                    t = time.perf_counter()
+                    os.fsync(fd)
+                    slowest = max(slowest, (time.perf_counter() - t) * 1000)
+                    time.sleep(0.01)
+                if slowest < quiet_ms:
+                    break
+        finally:
+            os.close(fd)
+    return {"waited_s": round(time.monotonic() - t0, 2), "last_fsync_max_ms": round(slowest, 2)}
 
 
 def main() -> int:
@@ -40,12 +62,14 @@ def main() -> int:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     args = p.parse_args()
     names = list(BENCHES) if args.name == "all" else [args.name]
-    for i, name in enumerate(names):
-        if i:
-            settle()
+    for name in names:
+        quiet = settle() if args.name == "all" else None
         mod = __import__({**BENCHES, **EXTRA}[name], fromlist=["main"])
         fn: Callable[..., dict[str, Any]] = mod.main
-        emit(fn(), args.json)
+        out = fn()
+        if quiet is not None:
+            out["settle"] = quiet  # how long the disk took to quieten before it
+        emit(out, args.json)
     return 0
 
 
