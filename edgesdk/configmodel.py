@@ -1,7 +1,7 @@
 """Config models: declared the pydantic way, validated by this module.
 
-A config model is a class of annotated fields (``port: int = Field(502, ge=1, le=65535,
-description=...)``), frozen once built, unknown keys refused. Validation turns parsed TOML
+A config model is a class of annotated fields (``port: int = Field(default=502, ge=1,
+le=65535, description=...)``), frozen once built, unknown keys refused. Validation turns parsed TOML
 (or keyword arguments) into the model or raises one :class:`ValidationError` listing every
 wrong key with its location, a pydantic-compatible error type and message;
 :func:`edgesdk.config.parse` turns that into a :class:`~edgesdk.errors.ConfigError` naming
@@ -459,7 +459,7 @@ def _tagged(members: list[Any], key: str, owner: Any) -> Check:
     for m in members:
         if m is type(None):
             continue
-        info = _fields_of(m)[key]
+        info = m.model_fields[key]
         for tag in get_args(info.annotation):  # Literal[...] tags
             by_tag[tag] = _compile(m, owner)
     tags = ", ".join(repr(t) for t in by_tag)
@@ -568,31 +568,39 @@ def _call(func: Callable[..., Any], args: tuple[Any, ...], loc: Loc, value: Any)
         return _fail("assertion_error", f"Assertion failed, {exc}", loc, value)
 
 
-def _with_validators(inner: Check, before: list[Any], after: list[Any]) -> Check:
+def _with_meta(check: Check, meta: tuple[Any, ...]) -> Check:
+    """``check`` with the Before/AfterValidators of ``Annotated`` metadata around it."""
+    before = [m for m in meta if isinstance(m, BeforeValidator)][::-1]
+    after = [m for m in meta if isinstance(m, AfterValidator)]
     if not before and not after:
-        return inner
+        return check
 
-    def check(v: Any, loc: Loc) -> Any:
+    def wrapped(v: Any, loc: Loc) -> Any:
         for b in before:
             v = _call(b.func, (v,), loc, v)
-        v = inner(v, loc)
+        v = check(v, loc)
         for a in after:
             v = _call(a.func, (v,), loc, v)
         return v
 
-    return check
+    return wrapped
 
 
-def _annotated(tp: Any, owner: Any) -> Check:
-    base, *meta = get_args(tp)
-    info = FieldInfo()
+def _checked(info: FieldInfo, tp: Any, owner: Any) -> Check:
+    """The check for ``tp`` under ``info``: a field's declaration, or an empty one for an
+    ``Annotated`` inside a type. ``Annotated`` metadata is merged into ``info`` (which
+    then holds the bare type as its ``annotation``) and its validators wrap the check."""
+    meta: tuple[Any, ...] = ()
+    if get_origin(tp) is Annotated:  # Annotated[X, ...] nests flat: X, metadata
+        tp, meta = get_args(tp)[0], get_args(tp)[1:]
     for m in meta:
         if isinstance(m, FieldInfo):
             info._merge(m)
-    inner = _compile(base, owner, discriminator=info.discriminator)
+    info.annotation = tp
+    check = _compile(tp, owner, discriminator=info.discriminator)
     if info._constrains():
-        inner = _constrained(inner, info)
-    return _with_meta(inner, tuple(meta))
+        check = _constrained(check, info)
+    return _with_meta(check, meta)
 
 
 def _model(tp: type[ConfigModel]) -> Check:
@@ -622,7 +630,7 @@ def _compile(tp: Any, owner: Any, *, discriminator: str | None = None) -> Check:
     origin = get_origin(tp)
     args = get_args(tp)
     if origin is Annotated:
-        return _annotated(tp, owner)
+        return _checked(FieldInfo(), tp, owner)
     if origin in (Union, types.UnionType):
         if discriminator is not None:
             return _tagged(list(args), discriminator, owner)
@@ -654,10 +662,6 @@ class _Schema:
     keys: dict[str, str]  # input key -> field name
     field_validators: dict[str, list[tuple[Callable[..., Any], bool]]]
     model_validators: list[Callable[[Any], Any]]
-
-
-def _fields_of(cls: type[ConfigModel]) -> dict[str, FieldInfo]:
-    return cls._schema().fields
 
 
 class _ModelMeta(type):
@@ -710,20 +714,9 @@ class ConfigModel(metaclass=_ModelMeta):
                     continue
                 declared = base.__dict__.get(name, REQUIRED)
                 info = _copy(declared) if isinstance(declared, FieldInfo) else FieldInfo(declared)
-                typ: Any = ann
-                meta: tuple[Any, ...] = ()
-                if get_origin(ann) is Annotated:  # Annotated[X, ...] nests flat: X, metadata
-                    typ, meta = get_args(ann)[0], get_args(ann)[1:]
-                for m in meta:
-                    if isinstance(m, FieldInfo):
-                        info._merge(m)
-                info.annotation = typ
-                check = _compile(typ, cls, discriminator=info.discriminator)
-                if info._constrains():
-                    check = _constrained(check, info)
                 fields.pop(name, None)  # a redeclared field takes its new place
+                checks[name] = _checked(info, ann, cls)
                 fields[name] = info
-                checks[name] = _with_meta(check, meta)
         keys = {info.alias or name: name for name, info in fields.items()}
         marked: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {}
         for base in reversed(cls.__mro__):  # an override replaces its base's validator
@@ -791,15 +784,8 @@ class ConfigModel(metaclass=_ModelMeta):
             try:
                 value = schema.checks[name](raw, where)
                 for func, with_info in schema.field_validators.get(name, ()):
-                    args = (
-                        (cls, value, ValidationInfo(dict(values), name))
-                        if with_info
-                        else (
-                            cls,
-                            value,
-                        )
-                    )
-                    value = _call(func, args, where, value)
+                    info_arg = (ValidationInfo(dict(values), name),) if with_info else ()
+                    value = _call(func, (cls, value, *info_arg), where, value)
             except _InvalidError as exc:
                 errors += exc.errors
                 continue
@@ -816,8 +802,7 @@ class ConfigModel(metaclass=_ModelMeta):
                 )
         if errors:
             raise _InvalidError(errors)
-        obj = cls.__new__(cls)
-        obj.__dict__.update(values)
+        obj = _rebuild(cls, values)
         for func in schema.model_validators:
             _call(func, (obj,), loc, dict(data))
         return obj
@@ -868,17 +853,7 @@ class ConfigModel(metaclass=_ModelMeta):
 
     def model_copy(self: M, *, update: Mapping[str, Any] | None = None) -> M:
         """A copy with some fields replaced (not validated, as pydantic's)."""
-        obj = type(self).__new__(type(self))
-        obj.__dict__.update(dict(self._items()))
-        obj.__dict__.update(update or {})
-        return obj
-
-
-def _with_meta(check: Check, meta: tuple[Any, ...]) -> Check:
-    """``check`` with the Before/AfterValidators of ``Annotated`` metadata around it."""
-    before = [m for m in meta if isinstance(m, BeforeValidator)][::-1]
-    after = [m for m in meta if isinstance(m, AfterValidator)]
-    return _with_validators(check, before, after)
+        return _rebuild(type(self), {**dict(self._items()), **(update or {})})
 
 
 def _copy(info: FieldInfo) -> FieldInfo:
@@ -888,7 +863,8 @@ def _copy(info: FieldInfo) -> FieldInfo:
     return new
 
 
-def _rebuild(cls: type[M], values: dict[str, Any]) -> M:
+def _rebuild(cls: type[M], values: Mapping[str, Any]) -> M:
+    """An instance holding ``values`` as they are (validated already, or unpickled)."""
     obj = cls.__new__(cls)
     obj.__dict__.update(values)
     return obj
