@@ -106,6 +106,8 @@ def _known_keys(model: type[ConfigModel], loc: tuple[int | str, ...]) -> list[st
 
 
 def _field_description(model: type[ConfigModel], loc: tuple[int | str, ...]) -> str | None:
+    if loc[-1:] == ("[key]",):  # a table's key: the field holding the table says what fits
+        loc = loc[:-2]
     if not loc:
         return None
     parent = _walk(model, loc[:-1])

@@ -60,7 +60,7 @@ class Outer(ConfigModel):
     colour: Colour = Colour.RED
     items: list[Inner] = Field(default_factory=list, max_length=3)
     table: dict[str, Inner] = Field(default_factory=dict)
-    keyed: dict[int, int] = Field(default_factory=dict)
+    keyed: dict[int, int] = Field(default_factory=dict, description="use whole numbers as keys")
     pair: tuple[int, str] | None = None
     choice: A | B | None = Field(default=None, discriminator="kind")
     codes: Annotated[list[int], BeforeValidator(lambda v: [v] if isinstance(v, int) else v)] = (
@@ -238,6 +238,9 @@ def test_parse_names_the_dotted_key_and_the_fix() -> None:
         parse(Outer, {"name": "p", "table": {"t1": {"n": 1, "m": 2}}}, file="s.toml")
     assert info.value.key == "table.t1.m"
     assert "known keys here: n, tag" in str(info.value.fix)
+    with pytest.raises(ConfigError) as info:  # a bad table key: the table's own fix
+        parse(Outer, {"name": "p", "keyed": {"one": 1}}, file="s.toml")
+    assert info.value.key == "keyed.one[key]" and info.value.fix == "use whole numbers as keys"
 
 
 def test_validate_as_checks_a_bare_annotation() -> None:
