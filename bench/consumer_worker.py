@@ -29,6 +29,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     counts = {"batches": 0, "readings": 0, "events": 0}
     per_second: dict[int, int] = {}
     latencies: list[float] = []
+    latency_ids: list[str] = []  # the event each latency is for
     first = last = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -53,6 +54,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 sent = e.data.get("sent")
                 if isinstance(sent, float):
                     latencies.append(now - sent)
+                    latency_ids.append(e.id)
                 if args.arrivals:
                     arrivals.append([e.kind, e.state.value, str(e.data.get("point")), now])
 
@@ -76,6 +78,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "last": last,
         "per_second": per_second,
         "latencies": latencies,
+        "latency_ids": latency_ids,
         "arrivals": arrivals,
         "anomalies": anomalies,
         "open_gaps": len([g for g in gaps if not g.accounted]),

@@ -5,11 +5,22 @@ while 1,000,000 readings were stored; alarms are raised while that backlog drain
 subscriber listens to the alarm stream only, as an alarm-monitoring service would, and
 verifies every batch; latency is its wall clock at verification minus the wall clock at
 which the driver yielded the event (same machine, same clock).
+
+Each phase also reports where the time went (``stages``), from a trace of the gateway's
+store thread and its PUBACKs: ``to_commit_start`` (intake, then waiting behind other store
+work), ``commit`` (seal, sign, SQLite transaction and fsync), ``commit_to_puback`` (uplink
+pick-up, QoS 1 publish, broker round trip) and ``to_verified`` (the whole path), each as
+p50/p99/max; and, for the slowest alarms, each stage and the store work that ran while it
+waited (``slowest``). A tail is then the disk's (commit), the store thread's (queue), the
+broker's or the consumer's. ``disk_fsync_4k`` is the disk's own fsync latency over the same
+seconds, measured beside the store by a probe thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 from bench.common import percentile, result
@@ -29,6 +40,142 @@ def _stats(lat: list[float]) -> dict[str, float]:
     }
 
 
+class _Trace:
+    """Times every call the gateway makes on its store thread, and each alarm's commit and
+    PUBACK. Wraps the store's methods on the instance: the calls still run for real."""
+
+    def __init__(self, gw: Any) -> None:
+        from gateway.store import Lane
+
+        self.alarm_lane = Lane.ALARM
+        self.jobs: list[tuple[str, float, float]] = []  # (what, start, end) on the store thread
+        self.sent: dict[str, float] = {}
+        self.commit: dict[str, tuple[float, float]] = {}
+        self.batch_ids: dict[tuple[str, int], list[str]] = {}
+        self.puback: dict[str, float] = {}
+        store = gw.store
+        for name in ("seal", "seal_unstored", "pending", "ack"):
+            setattr(store, name, self._timed(name, getattr(store, name)))
+        gw.uplink.on_delivered = self._delivered
+
+    def _timed(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kw: Any) -> Any:
+            t0 = time.time()
+            out = fn(*args, **kw)
+            t1 = time.time()
+            what = name
+            if name == "seal":
+                ids = [e.id for r in args[0] if r.lane is self.alarm_lane for e in r.events]
+                if ids:
+                    what = "seal-alarm"
+                    for r in args[0]:
+                        for e in r.events:
+                            if isinstance(e.data.get("sent"), float):
+                                self.sent[e.id] = e.data["sent"]
+                    for i in ids:
+                        self.commit[i] = (t0, t1)
+                    for st in out.stored:
+                        if st.lane is self.alarm_lane:
+                            self.batch_ids[(st.stream, st.seq)] = ids
+                else:
+                    what = "seal-telemetry"
+            self.jobs.append((what, t0, t1))
+            return out
+
+        return run
+
+    def _delivered(self, item: Any) -> None:
+        now = time.time()
+        for i in self.batch_ids.get((item.stream, item.seq), ()):
+            self.puback.setdefault(i, now)
+
+    def stages(self, ids: list[str], lat: list[float]) -> dict[str, Any]:
+        verified = dict(zip(ids, lat, strict=True))
+        rows: dict[str, dict[str, float]] = {}
+        for i, total in verified.items():
+            if i not in self.sent or i not in self.commit or i not in self.puback:
+                continue
+            sent = self.sent[i]
+            c0, c1 = self.commit[i]
+            rows[i] = {
+                "to_commit_start": c0 - sent,
+                "commit": c1 - c0,
+                "commit_to_puback": self.puback[i] - c1,
+                "to_verified": total,
+            }
+        names = ["to_commit_start", "commit", "commit_to_puback", "to_verified"]
+        out: dict[str, Any] = {n: _stats([r[n] for r in rows.values()]) for n in names}
+        slow = sorted(rows.items(), key=lambda kv: kv[1]["to_verified"], reverse=True)[:3]
+        kinds = sorted({what for what, _, _ in self.jobs})
+        out["store_thread"] = {
+            k: _stats([t1 - t0 for what, t0, t1 in self.jobs if what == k]) for k in kinds
+        }
+        out["slowest"] = [
+            {
+                **{n: round(r[n] * 1000, 2) for n in names},
+                "waited_behind_ms": self._behind(self.sent[i], self.commit[i][0]),
+            }
+            for i, r in slow
+        ]
+        return out
+
+    def _behind(self, start: float, end: float) -> dict[str, float]:
+        """Store-thread time per kind of work between ``start`` and ``end``."""
+        out: dict[str, float] = {}
+        for what, t0, t1 in self.jobs:
+            overlap = min(t1, end) - max(t0, start)
+            if overlap > 0:
+                out[what] = round(out.get(what, 0.0) + overlap * 1000, 2)
+        return out
+
+
+class _FsyncProbe:
+    """The disk's own fsync latency while a phase runs: a thread appends 4 KiB to a file
+    beside the store and fsyncs it, 20 times a second (bounded: it stops with the phase,
+    and after ``limit`` seconds whatever happens). An alarm's commit cannot be quicker
+    than this; the two side by side say whether a tail is the disk's or ours."""
+
+    def __init__(self, directory: Any, *, period: float = 0.05, limit: float = 300.0) -> None:
+        import os
+        import threading
+
+        self._os = os
+        self._path = os.path.join(str(directory), "fsync-probe")
+        self._period = period
+        self._limit = limit
+        self._stop = threading.Event()
+        self.samples: list[float] = []
+        self._thread = threading.Thread(target=self._run, name="fsync-probe", daemon=True)
+
+    def __enter__(self) -> _FsyncProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        os = self._os
+        fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        end = time.monotonic() + self._limit
+        try:
+            while not self._stop.is_set() and time.monotonic() < end:
+                os.write(fd, b"\0" * 4096)
+                t = time.perf_counter()
+                os.fsync(fd)
+                self.samples.append(time.perf_counter() - t)
+                self._stop.wait(self._period)
+        finally:
+            os.close(fd)
+            os.unlink(self._path)
+
+    def figures(self) -> dict[str, float]:
+        out = _stats(self.samples)
+        out["over_20_ms"] = sum(1 for x in self.samples if x > 0.020)
+        return out
+
+
 async def _phase(r: Rig, *, backlog: int) -> dict[str, Any]:
     from bench.source import BenchSource, SourceConfig
     from gateway import config as gwconfig
@@ -39,6 +186,7 @@ async def _phase(r: Rig, *, backlog: int) -> dict[str, Any]:
     )
     source = BenchSource(SourceConfig(rate=0 if backlog else 100.0, limit=backlog), instance="src")
     gw = Gateway(gwconfig.load(r.config), drivers={"src": source})
+    trace = _Trace(gw)
     stop = asyncio.Event()
     if backlog:
         r.broker.stop()
@@ -54,18 +202,30 @@ async def _phase(r: Rig, *, backlog: int) -> dict[str, Any]:
         await wait_until(lambda: gw.uplink.stats.connected, 30)
         await asyncio.sleep(1.0)
     t0 = asyncio.get_running_loop().time()
-    for _ in range(ALARMS):
-        source.alarm()
-        await asyncio.sleep(1 / RATE_HZ)
+    with _FsyncProbe(r.tmp) as probe:
+        for _ in range(ALARMS):
+            source.alarm()
+            await asyncio.sleep(1 / RATE_HZ)
     if backlog:
-        await wait_until(lambda: gw.store.stats().batches["telemetry"] == 0, 120, 0.2)
+        # counters, not a query: a store query from this thread would hold the SQLite
+        # connection the store thread needs for the next alarm's commit
+        await wait_until(
+            lambda: (
+                gw.uplink.stats.published_by_lane.get("telemetry", 0)
+                >= gw.counters.batches_sealed.get("telemetry", 0)
+            ),
+            120,
+            0.2,
+        )
         drain_s = asyncio.get_running_loop().time() - t0
     await asyncio.sleep(1.0)
     stop.set()
     await asyncio.wait_for(task, 30)
     assert alarm_sub is not None
     out = consumer_result(alarm_sub)
-    stats = _stats(out["latencies"])
+    stats: dict[str, Any] = {**_stats(out["latencies"])}
+    stats["stages"] = trace.stages(out["latency_ids"], out["latencies"])
+    stats["disk_fsync_4k"] = probe.figures()
     stats["alarms_sent"] = ALARMS
     stats["alarms_verified"] = out["events"]
     if drain_s is not None:
