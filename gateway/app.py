@@ -478,6 +478,7 @@ class Gateway:
                 "published_by_lane": dict(up.published_by_lane),
                 "in_flight": up.in_flight,
                 "publish_errors": up.publish_errors,
+                "ack_errors": up.ack_errors,
                 "last_error": up.last_error,
                 "rate": rate,
             },

@@ -61,6 +61,11 @@ class _StatusCollector(Collector):
         for name, key, doc in (
             ("edgesdk_uplink_connects", "connects", "successful connections"),
             ("edgesdk_uplink_publish_errors", "publish_errors", "failed publishes"),
+            (
+                "edgesdk_uplink_ack_errors",
+                "ack_errors",
+                "delivered batches the store could not remove yet (retried)",
+            ),
         ):
             out.append(CounterMetricFamily(name, doc, value=float(up_link[key])))
         g = s["gateway"]

@@ -28,7 +28,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edgesdk.errors import ConfigError
+from edgesdk.errors import ConfigError, StoreError
 from gateway.config import UplinkConfig
 from gateway.store import Lane, Store, Stored
 
@@ -43,6 +43,7 @@ T = TypeVar("T")
 COSE_CONTENT_TYPE = "application/cose; cose-type=cose-sign1"
 # Sealed batches kept in memory for publishing, per lane; past this the uplink reads the store.
 FRESH_MAX_BYTES = 32 << 20
+ACK_RETRY = 1.0  # seconds between attempts to remove delivered batches the store refused
 
 
 @dataclass(slots=True)
@@ -53,6 +54,7 @@ class UplinkStats:
     published: int = 0
     acked: int = 0
     publish_errors: int = 0
+    ack_errors: int = 0  # delivered batches the store could not remove yet (retried)
     in_flight: int = 0
     last_error: str | None = None
     last_connect: float | None = None
@@ -368,15 +370,30 @@ class Uplink:
         while True:
             await self._ack_event.wait()
             await asyncio.sleep(0.01)  # gather acks for 10 ms
-            await self._flush_acks_now()
+            if not await self._flush_acks_now():
+                await asyncio.sleep(ACK_RETRY)
+                self._ack_event.set()
 
-    async def _flush_acks_now(self) -> None:
+    async def _flush_acks_now(self) -> bool:
+        """Remove delivered batches from the store; False if the store refused (a full
+        disk, a read-only file system): they stay listed and are tried again, and if the
+        gateway stops first they are sent again after the restart (consumers dedupe by
+        ``seq``). Publishing goes on meanwhile: a store that cannot delete must not stop
+        the alarms it still holds from leaving."""
         self._ack_event.clear()
         if not self._acks:
-            return
+            return True
         items, self._acks = self._acks, []
-        await self._db(self.store.ack, items)
+        try:
+            await self._db(self.store.ack, items)
+        except StoreError as exc:
+            self._acks[:0] = items
+            self.stats.ack_errors += 1
+            self.stats.last_error = f"store: {exc}"
+            log.error("uplink: %s; %d delivered batches kept, retrying", exc, len(items))
+            return False
         self.stats.acked += len(items)
+        return True
 
     @property
     def stopping(self) -> bool:

@@ -104,3 +104,54 @@ async def test_alarm_is_first_after_broker_outage(
     assert sub.invalid == []
     gaps = [a for a in sub.anomalies if type(a).__name__ in ("Gap", "BrokenChain")]
     assert gaps == [] and sub.tracker.finish() == []
+
+
+async def test_a_store_that_refuses_to_remove_delivered_batches_stops_nothing(
+    tmp_path: Path, pki: TestPKI, tls_broker: Mosquitto
+) -> None:
+    """Acks (deleting delivered batches) fail while the database refuses writes: the
+    uplink keeps publishing what the store holds, counts the failures, and removes the
+    batches once the store accepts writes again. The gateway never stops."""
+    cfg = gwconfig.load(write_config(tmp_path, pki, tls_broker.port))
+    drv = ScriptDriver(ScriptConfig(rate=200), instance="panel1")
+    gw = Gateway(cfg, drivers={"panel1": drv})
+    verifier = Verifier.from_cert_files([pki.dir / "gw1-sign.crt"])
+    stop = asyncio.Event()
+
+    async def writable(on: bool) -> None:
+        # SQLite's own refusal (query_only), set on the store's thread and connection
+        db = gw.store._require()
+        await asyncio.get_running_loop().run_in_executor(
+            gw._executor, db.execute, f"PRAGMA query_only={0 if on else 1}"
+        )
+
+    async with Subscriber(pki, tls_broker.port, verifier) as sub:
+        task = asyncio.create_task(gw.run(stop))
+        await sub.wait_for(lambda: len(sub.readings()) >= 50)
+        tls_broker.stop()
+        await asyncio.sleep(1.5)  # telemetry piles up in the store
+        waiting = (await gw.status())["lanes"]["telemetry"]["batches"]
+        assert waiting > 3
+        await writable(False)
+
+        def telemetry_batches() -> int:
+            return sum(1 for r in sub.received if r.batch.stream == "telemetry")
+
+        before = telemetry_batches()
+        tls_broker.start()
+        await sub.wait_for(lambda: gw.uplink.stats.ack_errors >= 2, timeout=15)
+        # what the store held was delivered although it could not be removed
+        await sub.wait_for(lambda: telemetry_batches() >= before + waiting)
+        assert not task.done()
+        status = await gw.status()
+        assert status["uplink"]["ack_errors"] >= 2 and "store" in status["uplink"]["last_error"]
+        assert status["lanes"]["telemetry"]["batches"] >= waiting
+        await writable(True)
+        await sub.wait_for(lambda: gw.store.stats().batches["telemetry"] <= 2, timeout=15)
+        drv.emit(fire())
+        await sub.wait_for(lambda: sub.events("fire"))
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await asyncio.sleep(0.3)
+    assert sub.invalid == []
+    assert task.exception() is None
