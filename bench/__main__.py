@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.common import emit
+from bench.common import emit, timed_fsync
 
 # ``soak`` runs for 30 minutes: only by name, never in ``all``.
 EXTRA: dict[str, str] = {"soak": "bench.soak"}
@@ -44,10 +44,7 @@ def settle(*, quiet_ms: float = 20.0, limit: float = 30.0) -> dict[str, float]:
             while time.monotonic() - t0 < limit:
                 slowest = 0.0
                 for _ in range(50):
-                    os.write(fd, b"\0" * 4096)
-                    t = time.perf_counter()
-                    os.fsync(fd)
-                    slowest = max(slowest, (time.perf_counter() - t) * 1000)
+                    slowest = max(slowest, timed_fsync(fd) * 1000)
                     time.sleep(0.01)
                 if slowest < quiet_ms:
                     break

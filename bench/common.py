@@ -74,6 +74,15 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def timed_fsync(fd: int) -> float:
+    """Append 4 KiB to ``fd`` and return how long its fsync took, in seconds: the disk
+    probe of ``bench all``'s settling and of ``alarm-latency``'s ``disk_fsync_4k``."""
+    os.write(fd, bytes(4096))
+    t = time.perf_counter()
+    os.fsync(fd)
+    return time.perf_counter() - t
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")

@@ -19,11 +19,13 @@ seconds, measured beside the store by a probe thread.
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.common import percentile, result
+from bench.common import percentile, result, timed_fsync
 from bench.harness import Rig, consumer_result, rig, wait_until
 
 ALARMS = 200
@@ -65,20 +67,15 @@ class _Trace:
             t1 = time.time()
             what = name
             if name == "seal":
-                ids = [e.id for r in args[0] if r.lane is self.alarm_lane for e in r.events]
-                if ids:
-                    what = "seal-alarm"
-                    for r in args[0]:
-                        for e in r.events:
-                            if isinstance(e.data.get("sent"), float):
-                                self.sent[e.id] = e.data["sent"]
-                    for i in ids:
-                        self.commit[i] = (t0, t1)
-                    for st in out.stored:
-                        if st.lane is self.alarm_lane:
-                            self.batch_ids[(st.stream, st.seq)] = ids
-                else:
-                    what = "seal-telemetry"
+                alarms = [e for r in args[0] if r.lane is self.alarm_lane for e in r.events]
+                what = "seal-alarm" if alarms else "seal-telemetry"
+                for e in alarms:
+                    self.commit[e.id] = (t0, t1)
+                    if isinstance(sent := e.data.get("sent"), float):
+                        self.sent[e.id] = sent
+                for st in out.stored if alarms else ():
+                    if st.lane is self.alarm_lane:
+                        self.batch_ids[(st.stream, st.seq)] = [e.id for e in alarms]
             self.jobs.append((what, t0, t1))
             return out
 
@@ -136,10 +133,6 @@ class _FsyncProbe:
     than this; the two side by side say whether a tail is the disk's or ours."""
 
     def __init__(self, directory: Any, *, period: float = 0.05, limit: float = 300.0) -> None:
-        import os
-        import threading
-
-        self._os = os
         self._path = os.path.join(str(directory), "fsync-probe")
         self._period = period
         self._limit = limit
@@ -156,15 +149,11 @@ class _FsyncProbe:
         self._thread.join(5)
 
     def _run(self) -> None:
-        os = self._os
         fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         end = time.monotonic() + self._limit
         try:
             while not self._stop.is_set() and time.monotonic() < end:
-                os.write(fd, b"\0" * 4096)
-                t = time.perf_counter()
-                os.fsync(fd)
-                self.samples.append(time.perf_counter() - t)
+                self.samples.append(timed_fsync(fd))
                 self._stop.wait(self._period)
         finally:
             os.close(fd)
