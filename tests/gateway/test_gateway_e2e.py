@@ -29,13 +29,33 @@ def fire(source: str = "panel1") -> Event:
     return Event("fire", Severity.FIRE, EventState.ACTIVE, source, data={"zone": 2, "point": 5})
 
 
+def _gateway(
+    tmp_path: Path, pki: TestPKI, broker: Mosquitto, *, rate: float
+) -> tuple[Gateway, ScriptDriver, Verifier]:
+    """A gateway with one scripted panel (``rate`` readings/s) uplinked to ``broker``,
+    and a verifier for its signing certificate."""
+    cfg = gwconfig.load(write_config(tmp_path, pki, broker.port))
+    drv = ScriptDriver(ScriptConfig(rate=rate), instance="panel1")
+    gw = Gateway(cfg, drivers={"panel1": drv})
+    return gw, drv, Verifier.from_cert_files([pki.dir / "gw1-sign.crt"])
+
+
+async def _outage(
+    gw: Gateway, stop: asyncio.Event, sub: Subscriber, broker: Mosquitto, seconds: float
+) -> tuple[asyncio.Task[None], int]:
+    """Run ``gw`` until ``sub`` has 50 readings, then stop ``broker`` for ``seconds`` while
+    telemetry piles up in the store; the running task and the telemetry batches waiting."""
+    task = asyncio.create_task(gw.run(stop))
+    await sub.wait_for(lambda: len(sub.readings()) >= 50)
+    broker.stop()
+    await asyncio.sleep(seconds)
+    return task, (await gw.status())["lanes"]["telemetry"]["batches"]
+
+
 async def test_signed_batches_reach_a_verifying_subscriber(
     tmp_path: Path, pki: TestPKI, tls_broker: Mosquitto
 ) -> None:
-    cfg = gwconfig.load(write_config(tmp_path, pki, tls_broker.port))
-    drv = ScriptDriver(ScriptConfig(rate=200), instance="panel1")
-    gw = Gateway(cfg, drivers={"panel1": drv})
-    verifier = Verifier.from_cert_files([pki.dir / "gw1-sign.crt"])
+    gw, drv, verifier = _gateway(tmp_path, pki, tls_broker, rate=200)
     stop = asyncio.Event()
     async with Subscriber(pki, tls_broker.port, verifier) as sub:
         task = asyncio.create_task(gw.run(stop))
@@ -45,7 +65,7 @@ async def test_signed_batches_reach_a_verifying_subscriber(
         # the device is told only once the alarm is durably stored
         assert any(isinstance(i, Event) and i.kind == "fire" for i in drv.confirmed)
         # health endpoints
-        url = f"http://{cfg.health.listen}"
+        url = f"http://{gw.cfg.health.listen}"
         status = json.loads(await asyncio.to_thread(_get, f"{url}/healthz"))
         metrics = (await asyncio.to_thread(_get, f"{url}/metrics")).decode()
         stop.set()
@@ -75,17 +95,10 @@ async def test_signed_batches_reach_a_verifying_subscriber(
 async def test_alarm_is_first_after_broker_outage(
     tmp_path: Path, pki: TestPKI, tls_broker: Mosquitto
 ) -> None:
-    cfg = gwconfig.load(write_config(tmp_path, pki, tls_broker.port))
-    drv = ScriptDriver(ScriptConfig(rate=500), instance="panel1")
-    gw = Gateway(cfg, drivers={"panel1": drv})
-    verifier = Verifier.from_cert_files([pki.dir / "gw1-sign.crt"])
+    gw, drv, verifier = _gateway(tmp_path, pki, tls_broker, rate=500)
     stop = asyncio.Event()
     async with Subscriber(pki, tls_broker.port, verifier) as sub:
-        task = asyncio.create_task(gw.run(stop))
-        await sub.wait_for(lambda: len(sub.readings()) >= 50)
-        tls_broker.stop()
-        await asyncio.sleep(2.0)  # telemetry piles up in the store
-        waiting = (await gw.status())["lanes"]["telemetry"]["batches"]
+        task, waiting = await _outage(gw, stop, sub, tls_broker, 2.0)
         drv.emit(fire())
         await asyncio.sleep(0.5)
         assert waiting > 5
@@ -112,10 +125,7 @@ async def test_a_store_that_refuses_to_remove_delivered_batches_stops_nothing(
     """Acks (deleting delivered batches) fail while the database refuses writes: the
     uplink keeps publishing what the store holds, counts the failures, and removes the
     batches once the store accepts writes again. The gateway never stops."""
-    cfg = gwconfig.load(write_config(tmp_path, pki, tls_broker.port))
-    drv = ScriptDriver(ScriptConfig(rate=200), instance="panel1")
-    gw = Gateway(cfg, drivers={"panel1": drv})
-    verifier = Verifier.from_cert_files([pki.dir / "gw1-sign.crt"])
+    gw, drv, verifier = _gateway(tmp_path, pki, tls_broker, rate=200)
     stop = asyncio.Event()
 
     async def writable(on: bool) -> None:
@@ -126,11 +136,7 @@ async def test_a_store_that_refuses_to_remove_delivered_batches_stops_nothing(
         )
 
     async with Subscriber(pki, tls_broker.port, verifier) as sub:
-        task = asyncio.create_task(gw.run(stop))
-        await sub.wait_for(lambda: len(sub.readings()) >= 50)
-        tls_broker.stop()
-        await asyncio.sleep(1.5)  # telemetry piles up in the store
-        waiting = (await gw.status())["lanes"]["telemetry"]["batches"]
+        task, waiting = await _outage(gw, stop, sub, tls_broker, 1.5)
         assert waiting > 3
         await writable(False)
 
