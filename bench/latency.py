@@ -7,13 +7,13 @@ verifies every batch; latency is its wall clock at verification minus the wall c
 which the driver yielded the event (same machine, same clock).
 
 Each phase also reports where the time went (``stages``), from a trace of the gateway's
-store thread and its PUBACKs: ``to_commit_start`` (intake, then waiting behind other store
-work), ``commit`` (seal, sign, SQLite transaction and fsync), ``commit_to_puback`` (uplink
-pick-up, QoS 1 publish, broker round trip) and ``to_verified`` (the whole path), each as
-p50/p99/max; and, for the slowest alarms, each stage and the store work that ran while it
-waited (``slowest``). A tail is then the disk's (commit), the store thread's (queue), the
-broker's or the consumer's. ``disk_fsync_4k`` is the disk's own fsync latency over the same
-seconds, measured beside the store by a probe thread.
+signing, store thread and PUBACKs, each from the driver's yield: ``to_signed`` (intake, rules,
+signing on the event loop), ``to_puback`` (the broker has it: alarms are published while
+their commit runs), ``to_committed`` (durable), ``commit`` (the SQLite transaction and fsync
+alone) and ``to_verified`` (the whole path), each as p50/p99/max; how many alarms the broker
+acknowledged before their commit ended; and, for the slowest alarms, each stage and the
+store work that ran meanwhile (``slowest``). ``disk_fsync_4k`` is the disk's own fsync
+latency over the same seconds, measured beside the store by a probe thread.
 """
 
 from __future__ import annotations
@@ -43,21 +43,33 @@ def _stats(lat: list[float]) -> dict[str, float]:
 
 
 class _Trace:
-    """Times every call the gateway makes on its store thread, and each alarm's commit and
-    PUBACK. Wraps the store's methods on the instance: the calls still run for real."""
+    """Times every call the gateway makes on its store thread, and each alarm's signing,
+    PUBACK and commit. Wraps the store's methods on the instance: the calls still run."""
 
     def __init__(self, gw: Any) -> None:
-        from gateway.store import Lane
-
-        self.alarm_lane = Lane.ALARM
         self.jobs: list[tuple[str, float, float]] = []  # (what, start, end) on the store thread
         self.sent: dict[str, float] = {}
+        self.signed: dict[str, float] = {}
         self.commit: dict[str, tuple[float, float]] = {}
         self.batch_ids: dict[tuple[str, int], list[str]] = {}
         self.puback: dict[str, float] = {}
         store = gw.store
-        for name in ("seal", "seal_unstored", "pending", "ack"):
+        for name in ("seal", "seal_unstored", "pending", "ack", "commit"):
             setattr(store, name, self._timed(name, getattr(store, name)))
+        prepare = store.prepare
+
+        def signed(req: Any) -> Any:  # on the event loop
+            out = prepare(req)
+            now = time.time()
+            ids = [e.id for e in req.events]
+            self.batch_ids[(out.stream, out.seq)] = ids
+            for e in req.events:
+                self.signed[e.id] = now
+                if isinstance(sent := e.data.get("sent"), float):
+                    self.sent[e.id] = sent
+            return out
+
+        store.prepare = signed
         gw.uplink.on_delivered = self._delivered
 
     def _timed(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,15 +79,12 @@ class _Trace:
             t1 = time.time()
             what = name
             if name == "seal":
-                alarms = [e for r in args[0] if r.lane is self.alarm_lane for e in r.events]
-                what = "seal-alarm" if alarms else "seal-telemetry"
-                for e in alarms:
-                    self.commit[e.id] = (t0, t1)
-                    if isinstance(sent := e.data.get("sent"), float):
-                        self.sent[e.id] = sent
-                for st in out.stored if alarms else ():
-                    if st.lane is self.alarm_lane:
-                        self.batch_ids[(st.stream, st.seq)] = [e.id for e in alarms]
+                what = "seal-telemetry"
+            elif name == "commit":
+                what = "commit-alarm"
+                for p in args[0]:
+                    for i in self.batch_ids.get((p.stream, p.seq), ()):
+                        self.commit.setdefault(i, (t0, t1))
             self.jobs.append((what, t0, t1))
             return out
 
@@ -90,18 +99,20 @@ class _Trace:
         verified = dict(zip(ids, lat, strict=True))
         rows: dict[str, dict[str, float]] = {}
         for i, total in verified.items():
-            if i not in self.sent or i not in self.commit or i not in self.puback:
+            if not all(i in d for d in (self.sent, self.signed, self.commit, self.puback)):
                 continue
             sent = self.sent[i]
             c0, c1 = self.commit[i]
             rows[i] = {
-                "to_commit_start": c0 - sent,
+                "to_signed": self.signed[i] - sent,
+                "to_puback": self.puback[i] - sent,
                 "commit": c1 - c0,
-                "commit_to_puback": self.puback[i] - c1,
+                "to_committed": c1 - sent,
                 "to_verified": total,
             }
-        names = ["to_commit_start", "commit", "commit_to_puback", "to_verified"]
+        names = ["to_signed", "to_puback", "commit", "to_committed", "to_verified"]
         out: dict[str, Any] = {n: _stats([r[n] for r in rows.values()]) for n in names}
+        out["acked_before_commit_end"] = sum(1 for i in rows if self.puback[i] < self.commit[i][1])
         slow = sorted(rows.items(), key=lambda kv: kv[1]["to_verified"], reverse=True)[:3]
         kinds = sorted({what for what, _, _ in self.jobs})
         out["store_thread"] = {
@@ -110,7 +121,7 @@ class _Trace:
         out["slowest"] = [
             {
                 **{n: round(r[n] * 1000, 2) for n in names},
-                "waited_behind_ms": self._behind(self.sent[i], self.commit[i][0]),
+                "store_work_meanwhile_ms": self._behind(self.sent[i], self.puback[i]),
             }
             for i, r in slow
         ]

@@ -1,9 +1,11 @@
 """The gateway runtime: drivers -> rules -> lanes -> sealed batches -> store -> uplink.
 
 One asyncio loop. Readings go to the telemetry lane (sealed at ``telemetry_max_records``
-or ``telemetry_max_age``); events of severity fire..trouble go to the alarm lane, sealed at
-once. The store runs on its own single thread so fsyncs never stall the loop; batches are
-group-committed when the loop produces faster than one commit at a time.
+or ``telemetry_max_age``); events of severity fire..trouble go to the alarm lane, signed at
+once on the loop and published while their commit runs (the alarm stream is an early stream
+of the store: see ``gateway/store.py``), so an alarm never waits for an fsync. The store
+runs on its own single thread so fsyncs never stall the loop; batches are group-committed
+when the loop produces faster than one commit at a time.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import hashlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +31,7 @@ from gateway.config import GatewayConfig
 from gateway.health import HealthServer
 from gateway.identity import Identity, load_identity
 from gateway.rules import RuleEngine
-from gateway.store import Lane, SealRequest, Store, Stored
+from gateway.store import Lane, Prepared, SealRequest, Store, Stored
 from gateway.uplink import Uplink
 
 __all__ = ["Gateway", "GatewayCounters", "chunk_readings"]
@@ -97,6 +100,7 @@ class Gateway:
             telemetry_max_bytes=cfg.retention.telemetry_max_bytes,
             telemetry_max_age=cfg.retention.telemetry_max_age,
             min_free_bytes=cfg.retention.min_free_bytes,
+            early_streams=(ALARM_STREAM,),
         )
         password = (
             cfg.uplink.key_passphrase.read() if cfg.uplink.key_passphrase is not None else None
@@ -117,8 +121,13 @@ class Gateway:
         self._info_events: list[Event] = []
         self._first_buffered: float | None = None
         self._alarms: list[tuple[Event, str | None]] = []
+        # alarm batches signed, not yet committed (and whether each left early, with its
+        # events), oldest first
+        self._uncommitted: list[tuple[Prepared, bool, list[tuple[Event, str | None]]]] = []
         self._telemetry_due = asyncio.Event()
         self._alarm_due = asyncio.Event()
+        self._commit_due = asyncio.Event()
+        self._sign_lock = threading.Lock()  # the loop and the store thread both sign
         self._room = asyncio.Event()
         self._room.set()
         self._last_snapshot: dict[str, float] = {}
@@ -145,7 +154,8 @@ class Gateway:
         return out
 
     def _sealer(self, header: Any, **kw: Any) -> bytes:
-        self.counters.signatures += 1
+        with self._sign_lock:
+            self.counters.signatures += 1
         return self.identity.seal(header, **kw)
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
@@ -216,33 +226,65 @@ class Gateway:
     async def _alarm_sealer(self) -> None:
         while True:
             await self._alarm_due.wait()
-            await self._seal_alarms()
+            self._sign_alarms()
 
-    async def _seal_alarms(self) -> None:
+    def _sign_alarms(self) -> None:
+        """Sign the waiting alarms into one batch and, when its seq is reserved and nothing
+        older is held back, hand it to the uplink at once; the commit follows on the store
+        thread (:meth:`_commit_alarms`). Publishing before the commit loses nothing: the
+        batch is committed either way, and is sent again from the store if the early
+        publish fails; a crash before the commit is covered by the reservation."""
         self._alarm_due.clear()
         if not self._alarms:
             return
         taken, self._alarms = self._alarms, []
         events = sorted((e for e, _ in taken), key=lambda e: e.severity.rank)
         try:
-            result = await self._db(
-                self.store.seal, [SealRequest(ALARM_STREAM, Lane.ALARM, events=events)]
-            )
-        except EdgeError as exc:
-            self._alarms[:0] = taken  # keep them; retry shortly
+            prepared = self.store.prepare(SealRequest(ALARM_STREAM, Lane.ALARM, events=events))
+        except EdgeError as exc:  # cannot sign (e.g. an event too large): keep, retry later
+            self._alarms[:0] = taken
             self._store_failed(exc)
-            await asyncio.sleep(0.2)
-            self._alarm_due.set()
             return
+        held = any(not sent for _, sent, _ in self._uncommitted)  # keep the stream in order
+        sent = prepared.early and not held and self.uplink.publish_early(prepared)
+        self._uncommitted.append((prepared, sent, taken))
+        self._commit_due.set()
+
+    async def _alarm_committer(self) -> None:
+        while True:
+            await self._commit_due.wait()
+            if not await self._commit_alarms():
+                await asyncio.sleep(0.2)
+                self._commit_due.set()
+
+    async def _commit_alarms(self) -> bool:
+        """Commit the signed alarm batches (one transaction), then tell the uplink and
+        the devices. False when the store refused: they stay queued, in order."""
+        self._commit_due.clear()
+        if not self._uncommitted:
+            return True
+        batch = list(self._uncommitted)
+        try:
+            result = await self._db(self.store.commit, [p for p, _, _ in batch])
+        except EdgeError as exc:
+            self._store_failed(exc)
+            return False
+        del self._uncommitted[: len(batch)]
         self._sealed(result.stored)
-        self._shed(result.shed)
         self.uplink.notify(Lane.ALARM, result.stored)
-        for event, device in taken:  # durable now: the device may stop repeating
-            drv = self.drivers.get(device or "")
-            if drv is not None:
-                with contextlib.suppress(EdgeError):
-                    await drv.confirm(event)
-            await self._forward_snapshot(event, drv)
+        for _, _, taken in batch:
+            for event, device in taken:  # durable now: the device may stop repeating
+                drv = self.drivers.get(device or "")
+                if drv is not None:
+                    with contextlib.suppress(EdgeError):
+                        await drv.confirm(event)
+                await self._forward_snapshot(event, drv)
+        return True
+
+    async def _seal_alarms(self) -> None:
+        """Sign and commit every waiting alarm (shutdown)."""
+        self._sign_alarms()
+        await self._commit_alarms()
 
     async def _telemetry_sealer(self) -> None:
         max_age = self.cfg.lanes.telemetry_max_age
@@ -479,6 +521,7 @@ class Gateway:
                 "in_flight": up.in_flight,
                 "publish_errors": up.publish_errors,
                 "ack_errors": up.ack_errors,
+                "published_early": up.published_early,
                 "last_error": up.last_error,
                 "rate": rate,
             },
@@ -494,6 +537,16 @@ class Gateway:
         """Run until ``stop`` is set (or the task is cancelled), then shut down cleanly."""
         stop = stop or asyncio.Event()
         await self._db(self.store.open)
+        for r in self.store.unconfirmed:
+            log.warning(
+                "store: the last run stopped without closing the store; %s seqs %d..%d were "
+                "reserved for publishing before their commit and none was committed: they "
+                "are declared %r in a signed lost notice (any that arrived are genuine)",
+                r.stream,
+                r.first,
+                r.last,
+                r.reason,
+            )
         self.started = self._clock()
         log.info(
             "gateway %s/%s starting: boot %d, kid %s, %d devices",
@@ -509,6 +562,7 @@ class Gateway:
         try:
             core = [
                 asyncio.create_task(self._alarm_sealer(), name="alarm-sealer"),
+                asyncio.create_task(self._alarm_committer(), name="alarm-committer"),
                 asyncio.create_task(self._telemetry_sealer(), name="telemetry-sealer"),
                 asyncio.create_task(self._ticker(), name="rules-ticker"),
                 asyncio.create_task(self._pressure_watch(), name="pressure-watch"),

@@ -66,6 +66,11 @@ class _StatusCollector(Collector):
                 "ack_errors",
                 "delivered batches the store could not remove yet (retried)",
             ),
+            (
+                "edgesdk_uplink_published_early",
+                "published_early",
+                "alarm batches the broker acknowledged before their commit ended",
+            ),
         ):
             out.append(CounterMetricFamily(name, doc, value=float(up_link[key])))
         g = s["gateway"]

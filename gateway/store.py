@@ -5,6 +5,14 @@ transaction is on disk (the WAL is fsynced at every commit), and sequence/chain 
 committed in the **same** transaction as the batch, so a crash (``kill -9``, power loss)
 can never reuse a ``seq`` nor break a ``prev`` chain. See ``docs/durability.md``.
 
+Early streams (the gateway's ``alarm`` stream): a batch is signed at once on the caller's
+thread (:meth:`Store.prepare`) and may be published **before** its commit (:meth:`Store.commit`)
+finishes, so an alarm never waits for the disk's fsync. That is safe because ``seq`` numbers
+are reserved durably ahead (``_RESERVE`` past the last committed one, in the same
+transactions): a batch is published early only within the reservation, and after an unclean
+stop the stream resumes one seq past it, with a signed ``lost`` notice (reason
+``unconfirmed``) for the seqs no commit recorded. A clean close gives the reservation back.
+
 Lanes: ``ALARM`` (events of severity fire..trouble) is always drained first, then
 ``EVIDENCE`` (camera snapshots), then ``TELEMETRY``. Only telemetry is ever shed: when it
 exceeds its byte or age cap, or the disk runs low, the oldest telemetry batches are deleted
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import hashlib
 import json
 import os
 import sqlite3
@@ -34,6 +43,7 @@ from edgesdk.model import Event, Reading, ReadingBlock
 __all__ = [
     "SCHEMA_VERSION",
     "Lane",
+    "Prepared",
     "SealRequest",
     "SealResult",
     "Sealer",
@@ -92,6 +102,23 @@ class Stored:
     message: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch of an early stream, signed but not yet committed (see :meth:`Store.prepare`).
+
+    ``early`` says whether its ``seq`` lies within the durable reservation, i.e. whether it
+    may be published before :meth:`Store.commit` has returned.
+    """
+
+    lane: Lane
+    stream: str
+    seq: int
+    created: float
+    readings: int
+    message: bytes
+    early: bool
+
+
 @dataclass(slots=True)
 class SealResult:
     stored: list[Stored] = field(default_factory=list)
@@ -146,6 +173,9 @@ MIGRATIONS: tuple[str, ...] = (
         reason TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE reserved (stream TEXT PRIMARY KEY, through INTEGER NOT NULL);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -156,6 +186,12 @@ _BALLAST_BYTES = 4 << 20
 _WAL_PAGES = 512  # pages of WAL between automatic checkpoints (SQLite's default: 1000)
 _WAL_LIMIT = 2 << 20  # bytes the WAL file is truncated to after a checkpoint
 _WAL_TRIM = 2 * _WAL_LIMIT  # a WAL above this after a commit is truncated at once
+# Seqs of an early stream reserved past its last commit: how many of its batches may be
+# published before their commits. Commits normally take 1-2 ms, so even a 500 ms disk stall
+# with an alarm batch every 50 ms stays within it; past it, batches wait for their commit.
+# After an unclean stop, up to this many seqs are declared ``unconfirmed``.
+_RESERVE = 16
+UNCONFIRMED = "unconfirmed"  # the lost-notice reason for seqs reserved when the gateway died
 
 
 def _is_disk_full(exc: sqlite3.Error) -> bool:
@@ -177,6 +213,7 @@ class Store:
         telemetry_max_age: float = 7 * 86400.0,
         min_free_bytes: int = 16 << 20,
         clock: Callable[[], float] = time.time,
+        early_streams: Iterable[str] = (),
     ) -> None:
         self.dir = Path(data_dir)
         self.path = self.dir / "store.sqlite"
@@ -189,7 +226,12 @@ class Store:
         self.min_free_bytes = min_free_bytes
         self._clock = clock
         self._db: sqlite3.Connection | None = None
-        self._streams: dict[str, tuple[int, bytes]] = {}
+        self._streams: dict[str, tuple[int, bytes]] = {}  # committed: next seq, last digest
+        self._early = frozenset(early_streams)
+        # early streams: next seq and digest as signed by prepare(), ahead of _streams
+        self._signed: dict[str, tuple[int, bytes]] = {}
+        self._reserved: dict[str, int] = {}  # early stream -> highest seq durably reserved
+        self.unconfirmed: list[LostRange] = []  # declared at this open (an unclean stop)
         self._telemetry_bytes = 0
         self._seals_since_disk_check = 0
         self._disk_cap: int | None = None
@@ -220,11 +262,12 @@ class Store:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('boot', ?)", (str(self.boot),))
                 for key, value in (("site", self.site), ("gw", self.gw)):
                     db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+                self._streams = {
+                    s: (n, bytes(d))
+                    for s, n, d in db.execute("SELECT stream, next_seq, last_digest FROM streams")
+                }
+                self._resume_reservations(db)
             self._check_identity()
-            self._streams = {
-                s: (n, bytes(d))
-                for s, n, d in db.execute("SELECT stream, next_seq, last_digest FROM streams")
-            }
             (tb,) = db.execute(
                 "SELECT COALESCE(SUM(LENGTH(message)), 0) FROM outbox WHERE lane = ?",
                 (int(Lane.TELEMETRY),),
@@ -237,6 +280,38 @@ class Store:
             self.close()
             raise
         self._ensure_ballast()
+
+    def _resume_reservations(self, db: sqlite3.Connection) -> None:
+        """In the boot transaction: skip the seqs the last run reserved but never committed
+        (it stopped uncleanly, and may have published some of them early), declaring them
+        in a ``lost`` notice, then reserve afresh for this run's early streams."""
+        self.unconfirmed = []
+        for stream, through in db.execute("SELECT stream, through FROM reserved").fetchall():
+            nxt, prev = self._streams.get(stream, (1, bytes(32)))
+            if through >= nxt:
+                # ``through + 1`` is never used: the batch that resumes the stream is then
+                # never next to one that may have left early (whose digest is unknown here)
+                last = through + 1
+                notice = LostRange(stream, nxt, last, UNCONFIRMED)
+                self.unconfirmed.append(notice)
+                db.execute(
+                    "INSERT INTO lost (stream, first, last, reason) VALUES (?, ?, ?, ?)",
+                    (stream, nxt, last, UNCONFIRMED),
+                )
+                if nxt == 1:  # nothing committed yet; a seq above 1 needs a non-zero prev
+                    prev = hashlib.sha256(b"").digest()
+                self._streams[stream] = (last + 1, prev)
+                db.execute(
+                    "INSERT OR REPLACE INTO streams VALUES (?, ?, ?)", (stream, last + 1, prev)
+                )
+        db.execute("DELETE FROM reserved")
+        self._reserved = {}
+        self._signed = {}
+        for stream in sorted(self._early):
+            committed = self._streams.get(stream, (1, bytes(32)))
+            self._signed[stream] = committed
+            self._reserved[stream] = committed[0] - 1 + _RESERVE
+            db.execute("INSERT INTO reserved VALUES (?, ?)", (stream, self._reserved[stream]))
 
     def _migrate(self) -> None:
         db = self._require()
@@ -263,7 +338,16 @@ class Store:
             )
 
     def close(self) -> None:
+        """Close; a clean close gives back the reservations of early streams whose every
+        signed batch was committed (the next open then declares nothing unconfirmed)."""
         if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                for stream in sorted(self._early):
+                    nxt = self._streams.get(stream, (1, b""))[0]
+                    if stream in self._signed and self._signed[stream][0] == nxt:
+                        self._db.execute(
+                            "UPDATE reserved SET through = ? WHERE stream = ?", (nxt - 1, stream)
+                        )
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
@@ -292,12 +376,17 @@ class Store:
         When this returns, every batch in the result is on disk with its ``seq`` and chain
         state; if it raises, none is and no ``seq`` was consumed.
         """
+        result = self._writing(lambda: self._seal_once(requests))
+        if all(r.lane is Lane.TELEMETRY for r in requests):
+            self._trim_wal()  # never on an alarm's way out
+        return result
+
+    def _writing(self, write: Callable[[], SealResult]) -> SealResult:
+        """Run one storing transaction; on a full disk, relieve it and try again (three
+        attempts in all). Every SQLite error comes out as a StoreError."""
         for attempt in range(3):
             try:
-                result = self._seal_once(requests)
-                if all(r.lane is Lane.TELEMETRY for r in requests):
-                    self._trim_wal()  # never on an alarm's way out
-                return result
+                return write()
             except sqlite3.OperationalError as exc:
                 if not _is_disk_full(exc) or attempt == 2:
                     raise StoreError(f"cannot store batch: {exc}") from exc
@@ -307,6 +396,8 @@ class Store:
         raise StoreError("unreachable")  # pragma: no cover
 
     def _seal_once(self, requests: Sequence[SealRequest]) -> SealResult:
+        if any(r.stream in self._early for r in requests):
+            raise ValueError("an early stream is sealed with prepare() and commit()")
         result = SealResult()
         streams = dict(self._streams)
         telemetry_bytes = self._telemetry_bytes
@@ -368,6 +459,74 @@ class Store:
         result.shed = shed.ranges
         return result
 
+    # -- early streams -------------------------------------------------------------------
+    def prepare(self, req: SealRequest) -> Prepared:
+        """Sign the next batch of an early stream now, without the disk.
+
+        Runs on the caller's thread (the event loop), not the store's: only this method
+        moves an early stream's signing state, so calls must not overlap each other (they
+        may overlap anything else). The batch carries no ``lost`` notices (they wait for the
+        next sealed batch of another stream). Commit it with :meth:`commit`, in order.
+        """
+        if req.stream not in self._early:
+            raise ValueError(f"{req.stream!r} is not an early stream of this store")
+        seq, prev = self._signed[req.stream]
+        now = self._clock()
+        header = BatchHeader(
+            site=self.site, gw=self.gw, stream=req.stream, seq=seq, prev=prev, boot=self.boot, t=now
+        )
+        message = self._sealer(
+            header, readings=req.readings, events=req.events, lost=(), extra=req.extra
+        )
+        self._signed[req.stream] = (seq + 1, digest(message))
+        early = seq <= self._reserved.get(req.stream, 0)
+        return Prepared(req.lane, req.stream, seq, now, req.count, message, early)
+
+    def commit(self, prepared: Sequence[Prepared]) -> SealResult:
+        """Store prepared batches durably, in one transaction, and extend the reservation.
+
+        When this returns, every batch is on disk with its chain state; if it raises, none
+        is, and the same batches are to be committed again (their seqs stay taken). A batch
+        committed already is skipped (not in the result).
+        """
+        return self._writing(lambda: self._commit_once(prepared))
+
+    def _commit_once(self, prepared: Sequence[Prepared]) -> SealResult:
+        result = SealResult()
+        streams = dict(self._streams)
+        reserved = dict(self._reserved)
+        with self._txn() as db:
+            for p in prepared:
+                expected = streams.get(p.stream, (1, b""))[0]
+                if p.seq < expected:
+                    continue  # committed already (its caller was cancelled waiting for it)
+                if p.seq != expected:
+                    raise StoreError(
+                        f"{p.stream} batch {p.seq} committed out of order (next is {expected})"
+                    )
+                cur = db.execute(
+                    "INSERT INTO outbox (lane, stream, seq, created, readings, message, "
+                    "carried) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                    (int(p.lane), p.stream, p.seq, p.created, p.readings, p.message),
+                )
+                rowid = cur.lastrowid
+                assert rowid is not None
+                streams[p.stream] = (p.seq + 1, digest(p.message))
+                db.execute(
+                    "INSERT OR REPLACE INTO streams VALUES (?, ?, ?)",
+                    (p.stream, p.seq + 1, streams[p.stream][1]),
+                )
+                reserved[p.stream] = p.seq + _RESERVE
+                db.execute(
+                    "INSERT OR REPLACE INTO reserved VALUES (?, ?)", (p.stream, reserved[p.stream])
+                )
+                result.stored.append(
+                    Stored(rowid, p.lane, p.stream, p.seq, p.created, p.readings, p.message)
+                )
+        self._streams = streams
+        self._reserved = reserved
+        return result
+
     def _trim_wal(self) -> None:
         """Truncate a WAL a large group commit left above twice its limit.
 
@@ -390,6 +549,8 @@ class Store:
     ) -> bytes:
         """Seal a batch that is published directly (birth, death): the ``seq`` and chain
         state are committed, but the message does not wait in the outbox."""
+        if stream in self._early:
+            raise ValueError("an early stream is sealed with prepare() and commit()")
         try:
             with self._txn() as db:
                 seq, prev = self._streams.get(stream, (1, bytes(32)))

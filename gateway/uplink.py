@@ -6,6 +6,11 @@ link dropped is sent again (consumers dedupe by ``seq``). The uplink publishes a
 retained **birth** batch on connect and leaves a pre-signed **death** batch as its last
 will; both are on the ``state`` stream, whose consumers need only check that ``seq`` grows
 (it is a retained, last-value topic: intermediate values are not kept by the broker).
+
+Alarm batches usually leave **before** their commit: :meth:`Uplink.publish_early` publishes
+one the moment it is signed, while the store thread commits it. Once committed it reaches
+the pump like any other batch, which then only waits for that publish's PUBACK and removes
+it from the store (or publishes it again if the early publish failed).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from paho.mqtt.properties import Properties
 
 from edgesdk.errors import ConfigError, StoreError
 from gateway.config import UplinkConfig
-from gateway.store import Lane, Store, Stored
+from gateway.store import Lane, Prepared, Store, Stored
 
 __all__ = ["Uplink", "UplinkStats", "tls_context"]
 
@@ -55,6 +60,7 @@ class UplinkStats:
     acked: int = 0
     publish_errors: int = 0
     ack_errors: int = 0  # delivered batches the store could not remove yet (retried)
+    published_early: int = 0  # alarm batches the broker had before their commit ended
     in_flight: int = 0
     last_error: str | None = None
     last_connect: float | None = None
@@ -121,7 +127,10 @@ class Uplink:
         self._fresh_bytes = dict.fromkeys(Lane, 0)
         self._caught_up = dict.fromkeys(Lane, False)
         self._client: aiomqtt.Client | None = None
-        self.on_delivered: Callable[[Stored], None] | None = None
+        # alarm batches published before their commit, by (stream, seq): True once PUBACKed
+        self._early: dict[tuple[str, int], asyncio.Task[bool]] = {}
+        # called at each PUBACK of a batch (early or not), once per publish
+        self.on_delivered: Callable[[Stored | Prepared], None] | None = None
 
     def topic(self, stream: str) -> str:
         return f"{self.prefix}/{stream}"
@@ -144,6 +153,56 @@ class Uplink:
         if lane is Lane.ALARM:
             self._alarm.set()
         self._work.set()
+
+    def publish_early(self, item: Prepared) -> bool:
+        """Publish an alarm batch now, while its commit runs on the store thread.
+
+        Only while connected and with every committed alarm batch already on its way (so
+        the stream leaves in order); returns False otherwise, and the batch is published
+        from the store after its commit, like any other.
+        """
+        client = self._client
+        if client is None or self._stopping or not self._caught_up[Lane.ALARM]:
+            return False
+        if any((i.stream, i.seq) not in self._early for i in self._fresh[Lane.ALARM]):
+            return False
+        task = asyncio.create_task(self._publish_early(client, item))
+        self._early[(item.stream, item.seq)] = task
+        return True
+
+    async def _send(self, client: aiomqtt.Client, item: Stored | Prepared) -> None:
+        """One QoS 1 publish, until its PUBACK; counts it in flight meanwhile, and as a
+        publish error if it raises."""
+        self.stats.in_flight += 1
+        try:
+            await client.publish(
+                self.topic(item.stream),
+                item.message,
+                qos=1,
+                properties=self._props(),
+                timeout=math.inf,
+            )
+        except aiomqtt.MqttError:
+            self.stats.publish_errors += 1
+            raise
+        finally:
+            self.stats.in_flight -= 1
+        self._count_published(item.lane)
+
+    async def _publish_early(self, client: aiomqtt.Client, item: Prepared) -> bool:
+        try:
+            await self._send(client, item)
+        except aiomqtt.MqttError:
+            return False  # the pump publishes it from the store after its commit
+        self.stats.published_early += 1
+        if self.on_delivered is not None:
+            self.on_delivered(item)
+        return True
+
+    def _count_published(self, lane: Lane) -> None:
+        self.stats.published += 1
+        name = lane.name.lower()
+        self.stats.published_by_lane[name] = self.stats.published_by_lane.get(name, 0) + 1
 
     def unsent(self, lane: Lane) -> int | None:
         """Batches of ``lane`` sealed but not yet handed to the broker, while connected
@@ -262,6 +321,10 @@ class Uplink:
                 raise group.exceptions[0] from None
             finally:
                 self._client = None
+                for task in self._early.values():
+                    task.cancel()  # the next session publishes them from the store
+                self._early.clear()
+                self._caught_up = dict.fromkeys(Lane, False)  # until the next pump reads it
                 if self._stopping:
                     with contextlib.suppress(Exception):
                         final = await self._death("shutdown")
@@ -311,9 +374,14 @@ class Uplink:
                         if failure.done():
                             failure.result()
                         cursors[lane] = item.id
+                        early = self._early.pop((item.stream, item.seq), None)
                         task = asyncio.create_task(
                             self._publish(
-                                client, item, window if lane is not Lane.ALARM else None, failure
+                                client,
+                                item,
+                                window if lane is not Lane.ALARM else None,
+                                failure,
+                                early,
                             )
                         )
                         tasks.add(task)
@@ -339,28 +407,21 @@ class Uplink:
         item: Stored,
         window: asyncio.Semaphore | None,
         failure: asyncio.Future[None],
+        early: asyncio.Task[bool] | None = None,
     ) -> None:
-        self.stats.in_flight += 1
+        if early is not None and await _succeeded(early):
+            self._acks.append(item)  # the broker had it before its commit ended
+            self._ack_event.set()
+            return
         try:
-            await client.publish(
-                self.topic(item.stream),
-                item.message,
-                qos=1,
-                properties=self._props(),
-                timeout=math.inf,
-            )
+            await self._send(client, item)
         except aiomqtt.MqttError as exc:
-            self.stats.publish_errors += 1
             if not failure.done():
                 failure.set_exception(exc)
             return
         finally:
-            self.stats.in_flight -= 1
             if window is not None:
                 window.release()
-        self.stats.published += 1
-        lane = item.lane.name.lower()
-        self.stats.published_by_lane[lane] = self.stats.published_by_lane.get(lane, 0) + 1
         self._acks.append(item)
         self._ack_event.set()
         if self.on_delivered is not None:
@@ -403,3 +464,13 @@ class Uplink:
         """Ask the loop to end after publishing a final death message."""
         self._stopping = True
         self._work.set()
+
+
+async def _succeeded(task: asyncio.Task[bool]) -> bool:
+    """Whether an early publish got its PUBACK; waiting for it without cancelling it."""
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if task.cancelled():
+            return False  # its session ended: publish again
+        raise

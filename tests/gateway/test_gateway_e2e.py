@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -62,8 +63,10 @@ async def test_signed_batches_reach_a_verifying_subscriber(
         await sub.wait_for(lambda: len(sub.readings()) >= 100)
         drv.emit(fire())
         await sub.wait_for(lambda: sub.events("fire"))
-        # the device is told only once the alarm is durably stored
-        assert any(isinstance(i, Event) and i.kind == "fire" for i in drv.confirmed)
+        # the device is told once the alarm is durably stored (after its early publish)
+        await sub.wait_for(
+            lambda: any(isinstance(i, Event) and i.kind == "fire" for i in drv.confirmed)
+        )
         # health endpoints
         url = f"http://{gw.cfg.health.listen}"
         status = json.loads(await asyncio.to_thread(_get, f"{url}/healthz"))
@@ -161,3 +164,44 @@ async def test_a_store_that_refuses_to_remove_delivered_batches_stops_nothing(
         await asyncio.sleep(0.3)
     assert sub.invalid == []
     assert task.exception() is None
+
+
+async def test_an_alarm_leaves_while_the_disk_stalls_and_is_stored_after(
+    tmp_path: Path, pki: TestPKI, tls_broker: Mosquitto
+) -> None:
+    """The store's thread is held (a disk stalling an fsync for as long as we like): a fire
+    alarm still reaches the verifying subscriber, published before its commit; the device
+    is not told it is stored until the commit, and once the thread is free the batch is
+    committed, removed after the PUBACK it already had, and not published a second time."""
+    gw, drv, verifier = _gateway(tmp_path, pki, tls_broker, rate=200)
+    stop = asyncio.Event()
+    stall = threading.Event()
+    async with Subscriber(pki, tls_broker.port, verifier) as sub:
+        task = asyncio.create_task(gw.run(stop))
+        await sub.wait_for(lambda: len(sub.readings()) >= 50)
+        held = asyncio.get_running_loop().run_in_executor(gw._executor, stall.wait, 20.0)
+        try:
+            drv.emit(fire())
+            await sub.wait_for(lambda: sub.events("fire"), timeout=5)
+            assert not held.done(), "the store thread was free: nothing was tested"
+            assert gw.uplink.stats.published_early == 1
+            assert not any(isinstance(i, Event) and i.kind == "fire" for i in drv.confirmed)
+            assert gw.store.next_seq("alarm") == 1  # not committed yet
+        finally:
+            stall.set()
+        await held
+        await sub.wait_for(
+            lambda: any(isinstance(i, Event) and i.kind == "fire" for i in drv.confirmed)
+        )
+        await sub.wait_for(lambda: gw.store.stats().batches["alarm"] == 0)
+        assert gw.store.next_seq("alarm") == 2
+        drv.emit(fire("panel1"))  # a second alarm, with the store free: early again
+        await sub.wait_for(lambda: len(sub.events("fire")) >= 2)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await asyncio.sleep(0.3)
+    alarms = [r.batch.seq for r in sub.received if r.batch.stream == "alarm"]
+    assert alarms == [1, 2], alarms  # each once: the pump did not publish them again
+    assert gw.uplink.stats.published_early == 2
+    assert sub.invalid == [] and list(sub.anomalies) == []
+    assert sub.tracker.finish() == []
