@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
 
+from tests import rig
 from tests.support import VECTORS, Mosquitto, mosquitto_binary
 
 # Property tests are reproducible by default: a run of `make test` (and CI) tries the same
@@ -33,6 +36,54 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The reliability rig's counts (kills, faults injected...), in every run that has any."""
+    lines = rig.summary()
+    if lines:
+        terminalreporter.section("reliability rig: counts")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def _injected(emu: Any) -> tuple[str, dict[str, int]]:
+    from emulators.beacons.emulator import BeaconEmulator
+    from emulators.cameras.emulator import CameraEmulator
+
+    if isinstance(emu, BeaconEmulator):
+        return "beacon", emu.counters.faults
+    if isinstance(emu, CameraEmulator):
+        return "camera", dict(emu.counters.faults)
+    total: Counter[str] = Counter()
+    for store in emu.stores.values():
+        total.update(store.injected)
+    return "panel", dict(total)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _count_emulator_faults() -> Iterator[None]:
+    """Every emulator, as it stops, adds the faults it injected to the rig's summary (a
+    wrapper around the real ``__aexit__``: nothing else changes)."""
+    from emulators.beacons.emulator import BeaconEmulator
+    from emulators.cameras.emulator import CameraEmulator
+    from emulators.panel.emulator import PanelEmulator
+
+    def counting(
+        original: Callable[..., Awaitable[None]],
+    ) -> Callable[..., Awaitable[None]]:
+        async def aexit(self: Any, *exc: Any) -> None:
+            try:
+                rig.faults(*_injected(self))
+            finally:
+                await original(self, *exc)
+
+        return aexit
+
+    with pytest.MonkeyPatch.context() as mp:
+        for cls in (PanelEmulator, BeaconEmulator, CameraEmulator):
+            mp.setattr(cls, "__aexit__", counting(cls.__aexit__))
+        yield
 
 
 def _fds() -> set[int]:

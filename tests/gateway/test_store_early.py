@@ -18,6 +18,7 @@ import pytest
 from edgesdk.batch import LostRange
 from edgesdk.verify import StreamTracker
 from gateway.store import _RESERVE, MIGRATIONS, SCHEMA_VERSION, UNCONFIRMED, Lane, SealRequest
+from tests import rig
 from tests.gateway.test_store import fire, make_store, readings, verifier
 
 ALARM = SealRequest("alarm", Lane.ALARM, events=[fire()])
@@ -205,7 +206,7 @@ def test_kill_9_while_alarms_leave_before_their_commits(tmp_path: Path) -> None:
     for m in published + kept:
         kinds += [type(a).__name__ for a in tracker.observe(v.verify(m))]
     alarm = tracker.summary()[("hq", "gw1", "alarm")]
-    print(
+    rig.report(
         f"early-publish crash: {kills} kills, {len(published)} alarm batches published "
         f"before commit, {len(kept)} batches kept, alarm seqs up to {alarm.highest}, "
         f"{alarm.missing} declared unconfirmed"

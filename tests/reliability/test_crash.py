@@ -16,6 +16,7 @@ from pathlib import Path
 from edgesdk.verify import Verifier
 from emulators.beacons.emulator import BeaconEmulator
 from emulators.panel.emulator import PanelEmulator
+from tests import rig
 from tests.gateway.gwkit import Subscriber, write_config
 from tests.gateway.test_gateway_process import start_gateway, stop_gateway
 from tests.pki import TestPKI
@@ -99,7 +100,7 @@ port = "{link}"
     boots = {r.batch.boot for r in sub.received}
     streams = {r.batch.stream for r in sub.received}
     unconfirmed = [n for r in sub.received for n in r.batch.lost if n.reason == "unconfirmed"]
-    print(
+    rig.report(
         f"crash rig: {KILLS} kills, {len(sub.received)} batches, {len(sub.readings())} "
         f"readings, {len(sub.events())} events, boots seen {len(boots)}, streams {streams}, "
         f"{len(unconfirmed)} unconfirmed alarm-seq notices"

@@ -21,6 +21,7 @@ from bench.source import BenchSource, SourceConfig
 from edgesdk.verify import Verifier
 from gateway import config as gwconfig
 from gateway.app import Gateway
+from tests import rig
 from tests.gateway.gwkit import Subscriber, write_config
 from tests.pki import TestPKI
 from tests.support import Mosquitto
@@ -102,7 +103,7 @@ async def test_disk_pressure_sheds_telemetry_never_alarms(tmp_path: Path) -> Non
             stop.set()
             await asyncio.wait_for(task, 10)
             await asyncio.sleep(0.5)
-    print(
+    rig.report(
         f"disk pressure via {'tmpfs ' + str(TMPFS_MB) + ' MiB' if mounted else 'caps'}: "
         f"shed {status['gateway']['shed_batches']} batches "
         f"({status['gateway']['shed_readings']} readings), "
