@@ -7,6 +7,7 @@ import json
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -205,3 +206,40 @@ async def test_an_alarm_leaves_while_the_disk_stalls_and_is_stored_after(
     assert gw.uplink.stats.published_early == 2
     assert sub.invalid == [] and list(sub.anomalies) == []
     assert sub.tracker.finish() == []
+
+
+async def test_a_seal_cut_short_by_shutdown_is_still_handed_to_the_uplink(
+    tmp_path: Path, pki: TestPKI, tls_broker: Mosquitto
+) -> None:
+    """Shutdown cancels the telemetry sealer while its seal runs on the store thread (held
+    there, as a slow disk would). The seal completes anyway; its batches must still be
+    counted and handed to the uplink before those sealed at shutdown, or they would wait in
+    the store until the next start while later ones left first: a gap at every consumer."""
+    gw, _drv, verifier = _gateway(tmp_path, pki, tls_broker, rate=500)
+    stop = asyncio.Event()
+    stall, running = threading.Event(), threading.Event()
+    seal = gw.store.seal
+
+    def slow_seal(requests: Any) -> Any:  # on the store thread
+        if not stall.is_set():
+            running.set()
+            stall.wait(20.0)
+        return seal(requests)
+
+    async with Subscriber(pki, tls_broker.port, verifier) as sub:
+        task = asyncio.create_task(gw.run(stop))
+        await sub.wait_for(lambda: len(sub.readings()) >= 100)
+        gw.store.seal = slow_seal  # type: ignore[method-assign]
+        try:
+            assert await asyncio.to_thread(running.wait, 5.0)
+            stop.set()
+            await asyncio.sleep(0.5)  # drivers stopped, the sealer cancelled mid-seal
+        finally:
+            stall.set()
+        await asyncio.wait_for(task, 10)
+        await asyncio.sleep(0.5)
+    committed = gw.store.next_seq("telemetry") - 1
+    assert gw.counters.batches_sealed["telemetry"] == committed  # none went uncounted
+    telemetry = sorted(r.batch.seq for r in sub.received if r.batch.stream == "telemetry")
+    assert telemetry == list(range(1, len(telemetry) + 1)), "a gap: later batches left first"
+    assert sub.invalid == [] and sub.tracker.finish() == []
