@@ -31,7 +31,6 @@ def summary() -> list[str]:
     out = list(LINES)
     for emulator, counts in sorted(FAULTS.items()):
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-        out.append(
-            f"device faults injected by the {emulator} emulators: {sum(counts.values())} ({kinds})"
-        )
+        line = f"device faults injected by the {emulator} emulators: {sum(counts.values())}"
+        out.append(f"{line} ({kinds})" if kinds else line)
     return out
