@@ -99,7 +99,12 @@ port = "{link}"
                 await asyncio.sleep(1.0)
     boots = {r.batch.boot for r in sub.received}
     streams = {r.batch.stream for r in sub.received}
-    unconfirmed = [n for r in sub.received for n in r.batch.lost if n.reason == "unconfirmed"]
+    unconfirmed = {  # a batch sent again after a kill carries its notices again
+        (n.stream, n.first, n.last)
+        for r in sub.received
+        for n in r.batch.lost
+        if n.reason == "unconfirmed"
+    }
     rig.report(
         f"crash rig: {KILLS} kills, {len(sub.received)} batches, {len(sub.readings())} "
         f"readings, {len(sub.events())} events, boots seen {len(boots)}, streams {streams}, "
