@@ -270,8 +270,7 @@ class Gateway:
             self._store_failed(exc)
             return False
         del self._uncommitted[: len(batch)]
-        self._sealed(result.stored)
-        self.uplink.notify(Lane.ALARM, result.stored)
+        self._hand_over(Lane.ALARM, result)
         for _, _, taken in batch:
             for event, device in taken:  # durable now: the device may stop repeating
                 drv = self.drivers.get(device or "")
@@ -327,9 +326,7 @@ class Gateway:
         finally:
             if self._buffered < HIGH_WATER:
                 self._room.set()
-        self._sealed(result.stored)
-        self._shed(result.shed)
-        self.uplink.notify(Lane.TELEMETRY, result.stored)
+        self._hand_over(Lane.TELEMETRY, result)
 
     async def _storing(self, lane: Lane, fn: Callable[..., SealResult], *args: Any) -> SealResult:
         """Run a storing job (a seal, a commit) on the store thread.
@@ -349,9 +346,12 @@ class Gateway:
             raise
 
     def _stored_late(self, job: asyncio.Future[SealResult], lane: Lane) -> None:
-        if job.cancelled() or job.exception() is not None:
-            return
-        result = job.result()
+        if not job.cancelled() and job.exception() is None:
+            self._hand_over(lane, job.result())
+
+    def _hand_over(self, lane: Lane, result: SealResult) -> None:
+        """What a seal or commit stored: count it, report what retention shed, and pass
+        the batches to the uplink."""
         self._sealed(result.stored)
         self._shed(result.shed)
         self.uplink.notify(lane, result.stored)
@@ -418,8 +418,7 @@ class Gateway:
             self._store_failed(exc)
             return
         self.counters.snapshots += 1
-        self._sealed(result.stored)
-        self.uplink.notify(Lane.EVIDENCE, result.stored)
+        self._hand_over(Lane.EVIDENCE, result)
 
     # -- drivers and rules ----------------------------------------------------------------
     async def _run_driver(self, name: str, drv: driver_api.Driver[Any]) -> None:

@@ -427,30 +427,13 @@ class Store:
                     lost=lost,
                     extra=req.extra,
                 )
-                cur = db.execute(
-                    "INSERT INTO outbox (lane, stream, seq, created, readings, message, "
-                    "carried) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        int(req.lane),
-                        req.stream,
-                        seq,
-                        now,
-                        count,
-                        message,
-                        _dump_lost(lost) if lost else None,
-                    ),
-                )
-                rowid = cur.lastrowid
-                assert rowid is not None
+                carried = _dump_lost(lost) if lost else None
                 lost = []  # the first batch carries the notices
-                streams[req.stream] = (seq + 1, digest(message))
-                db.execute(
-                    "INSERT OR REPLACE INTO streams VALUES (?, ?, ?)",
-                    (req.stream, seq + 1, streams[req.stream][1]),
+                result.stored.append(
+                    _insert(db, streams, req.lane, req.stream, seq, now, count, message, carried)
                 )
                 if req.lane is Lane.TELEMETRY:
                     telemetry_bytes += len(message)
-                result.stored.append(Stored(rowid, req.lane, req.stream, seq, now, count, message))
         # committed: only now does in-memory state move
         self._streams = streams
         self._telemetry_bytes = telemetry_bytes
@@ -504,24 +487,12 @@ class Store:
                     raise StoreError(
                         f"{p.stream} batch {p.seq} committed out of order (next is {expected})"
                     )
-                cur = db.execute(
-                    "INSERT INTO outbox (lane, stream, seq, created, readings, message, "
-                    "carried) VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                    (int(p.lane), p.stream, p.seq, p.created, p.readings, p.message),
-                )
-                rowid = cur.lastrowid
-                assert rowid is not None
-                streams[p.stream] = (p.seq + 1, digest(p.message))
-                db.execute(
-                    "INSERT OR REPLACE INTO streams VALUES (?, ?, ?)",
-                    (p.stream, p.seq + 1, streams[p.stream][1]),
+                result.stored.append(
+                    _insert(db, streams, p.lane, p.stream, p.seq, p.created, p.readings, p.message)
                 )
                 reserved[p.stream] = p.seq + _RESERVE
                 db.execute(
                     "INSERT OR REPLACE INTO reserved VALUES (?, ?)", (p.stream, reserved[p.stream])
-                )
-                result.stored.append(
-                    Stored(rowid, p.lane, p.stream, p.seq, p.created, p.readings, p.message)
                 )
         self._streams = streams
         self._reserved = reserved
@@ -739,6 +710,33 @@ class Store:
 
     def next_seq(self, stream: str) -> int:
         return self._streams.get(stream, (1, b""))[0]
+
+
+def _insert(
+    db: sqlite3.Connection,
+    streams: dict[str, tuple[int, bytes]],
+    lane: Lane,
+    stream: str,
+    seq: int,
+    created: float,
+    readings: int,
+    message: bytes,
+    carried: str | None = None,
+) -> Stored:
+    """Put one signed batch in the outbox and move its stream's chain state (in ``streams``
+    and in the table), in the caller's transaction: sealing and committing share it."""
+    cur = db.execute(
+        "INSERT INTO outbox (lane, stream, seq, created, readings, message, carried) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (int(lane), stream, seq, created, readings, message, carried),
+    )
+    rowid = cur.lastrowid
+    assert rowid is not None
+    streams[stream] = (seq + 1, digest(message))
+    db.execute(
+        "INSERT OR REPLACE INTO streams VALUES (?, ?, ?)", (stream, seq + 1, streams[stream][1])
+    )
+    return Stored(rowid, lane, stream, seq, created, readings, message)
 
 
 def _split_sql(script: str) -> list[str]:

@@ -409,23 +409,21 @@ class Uplink:
         failure: asyncio.Future[None],
         early: asyncio.Task[bool] | None = None,
     ) -> None:
-        if early is not None and await _succeeded(early):
-            self._acks.append(item)  # the broker had it before its commit ended
-            self._ack_event.set()
-            return
-        try:
-            await self._send(client, item)
-        except aiomqtt.MqttError as exc:
-            if not failure.done():
-                failure.set_exception(exc)
-            return
-        finally:
-            if window is not None:
-                window.release()
+        # published early, the broker had it before its commit ended: only remove it
+        if early is None or not await _succeeded(early):
+            try:
+                await self._send(client, item)
+            except aiomqtt.MqttError as exc:
+                if not failure.done():
+                    failure.set_exception(exc)
+                return
+            finally:
+                if window is not None:
+                    window.release()
+            if self.on_delivered is not None:
+                self.on_delivered(item)
         self._acks.append(item)
         self._ack_event.set()
-        if self.on_delivered is not None:
-            self.on_delivered(item)
 
     async def _flush_acks(self) -> None:
         while True:
